@@ -1,0 +1,3 @@
+"""muninmaild: the muninmail daemon."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Model backends: one structured request per message returns summary, flags and to-dos."""

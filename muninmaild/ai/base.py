@@ -1,0 +1,85 @@
+"""The shapes every backend speaks, and the protocol a backend implements."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Literal, Protocol
+
+from muninmaild.errors import TokenUsage
+
+Priority = Literal["low", "medium", "high"]
+PRIORITIES: tuple[Priority, ...] = ("low", "medium", "high")
+
+
+@dataclass(frozen=True)
+class FlagSpec:
+    """A flag the model may set. `keywords` drive the offline rules backend."""
+
+    name: str
+    description: str
+    keywords: tuple[str, ...] = ()
+
+
+DEFAULT_FLAGS: tuple[FlagSpec, ...] = (
+    FlagSpec(
+        "requires_response",
+        "The sender expects an answer or a decision from the recipient.",
+    ),
+    FlagSpec(
+        "urgent",
+        "Something must happen soon: a deadline within days, an overdue payment, an outage.",
+    ),
+    FlagSpec(
+        "meeting_request",
+        "The message proposes, schedules or moves a meeting or call.",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Todo:
+    task: str
+    priority: Priority
+    due: date | None = None
+
+
+@dataclass(frozen=True)
+class Analysis:
+    summary: str
+    flags: tuple[str, ...]
+    todos: tuple[Todo, ...]
+
+
+@dataclass(frozen=True)
+class ModelInput:
+    """What a backend is given about one message: never attachments, body already trimmed."""
+
+    email_id: int
+    subject: str
+    from_addr: str
+    to_addrs: str
+    date: str  # RFC 2822 or ISO text as found; "" when unknown
+    body: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    attachment_names: tuple[str, ...] = ()
+    has_calendar: bool = False
+
+
+@dataclass(frozen=True)
+class ModelAnswer:
+    analysis: Analysis
+    usage: TokenUsage
+    model: str
+
+
+class Backend(Protocol):
+    """A model backend. `analyse` raises only `muninmaild.errors.ModelError` subclasses."""
+
+    name: str
+    model: str
+
+    async def analyse(self, item: ModelInput) -> ModelAnswer: ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,268 @@
+"""Read the TOML file, the environment and the secrets into `Settings`.
+
+Precedence, lowest first: built-in defaults, the TOML file, the seed's environment variables
+(`IMAP_SERVER`, `IMAP_USERNAME`, `IMAP_PASSWORD`, `CEREBRAS_API_KEY`, `DATABASE_URL`). Secrets
+come from the file (`password`, `api_key`), from a file it names (`password_file`,
+`api_key_file`) or from a systemd credential in `$CREDENTIALS_DIRECTORY` (`<account>.password`,
+`cerebras.key`). Every problem is a `ConfigError` naming the key.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from muninmaild.ai.base import DEFAULT_FLAGS, FlagSpec
+from muninmaild.config_reader import TableReader, path_value
+from muninmaild.errors import ConfigError
+from muninmaild.settings import (
+    AccountSettings,
+    AISettings,
+    DaemonSettings,
+    DatabaseSettings,
+    ProcessorSettings,
+    Secret,
+    Settings,
+)
+
+DEFAULT_PATH = Path("/etc/muninmail/muninmaild.toml")
+SECTIONS = ("daemon", "database", "accounts", "processor", "ai")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def load(path: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Build the effective settings. `path=None` reads the default file if it exists."""
+    env = os.environ if env is None else env
+    raw, source = _read_toml(path)
+    unknown = sorted(set(raw) - set(SECTIONS))
+    if unknown:
+        raise ConfigError(unknown[0], "unknown section or key at the top level")
+    creds = _credentials_dir(env)
+    daemon = _daemon(_table(raw, "daemon"))
+    database = _database(_table(raw, "database"), daemon, env)
+    accounts = _accounts(raw.get("accounts", []), creds, env)
+    processor = _processor(_table(raw, "processor"))
+    ai = _ai(_table(raw, "ai"), creds, env)
+    if processor.lease_seconds <= ai.timeout:
+        raise ConfigError(
+            "processor.lease_seconds",
+            f"must be longer than ai.timeout ({ai.timeout:g} s), or a slow answer loses its lease",
+        )
+    return Settings(daemon, database, accounts, processor, ai, source)
+
+
+def _read_toml(path: Path | None) -> tuple[dict[str, Any], Path | None]:
+    explicit = path is not None
+    path = path or DEFAULT_PATH
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh), path
+    except FileNotFoundError:
+        if explicit:
+            raise ConfigError("", f"configuration file {path} does not exist") from None
+        return {}, None
+    except PermissionError:
+        raise ConfigError("", f"configuration file {path} is not readable") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("", f"{path} is not valid TOML: {exc}") from None
+
+
+def _table(raw: Mapping[str, Any], name: str) -> dict[str, Any]:
+    value = raw.get(name, {})
+    if not isinstance(value, dict):
+        raise ConfigError(name, "must be a table ([" + name + "])")
+    return value
+
+
+def _daemon(table: dict[str, Any]) -> DaemonSettings:
+    r = TableReader(table, "daemon")
+    d = DaemonSettings()
+    out = DaemonSettings(
+        state_dir=r.path("state_dir", d.state_dir),
+        control_socket=r.path("control_socket", d.control_socket),
+        socket_group=r.string("socket_group", d.socket_group),
+        log_level=r.choice("log_level", d.log_level, LOG_LEVELS),
+        drain_timeout=r.number("drain_timeout", d.drain_timeout, minimum=0.0),
+    )
+    r.finish()
+    return out
+
+
+def _database(
+    table: dict[str, Any], daemon: DaemonSettings, env: Mapping[str, str]
+) -> DatabaseSettings:
+    r = TableReader(table, "database")
+    default_url = f"sqlite+aiosqlite:///{daemon.state_dir / 'muninmail.db'}"
+    url = env.get("DATABASE_URL") or r.string("url", default_url)
+    retention = r.integer("retention_days", 0, minimum=0)
+    r.finish()
+    if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+        raise ConfigError(
+            "database.url", "must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
+        )
+    return DatabaseSettings(url=url, retention_days=retention)
+
+
+def _accounts(
+    raw: object, creds: Path | None, env: Mapping[str, str]
+) -> tuple[AccountSettings, ...]:
+    if not isinstance(raw, list):
+        raise ConfigError("accounts", "must be an array of tables ([[accounts]])")
+    accounts = [_account(item, i, creds) for i, item in enumerate(raw)]
+    names = [a.name for a in accounts]
+    for name in names:
+        if names.count(name) > 1:
+            raise ConfigError("accounts.name", f"account name {name!r} is used twice")
+    return tuple(_apply_imap_env(accounts, env))
+
+
+def _account(item: object, index: int, creds: Path | None) -> AccountSettings:
+    where = f"accounts[{index}]"
+    if not isinstance(item, dict):
+        raise ConfigError(where, "must be a table")
+    r = TableReader(item, where)
+    name = r.string("name", f"account{index + 1}", pattern=r"[A-Za-z0-9_.-]{1,64}")
+    source = r.choice("source", "imap", ("imap", "maildir"))
+    d = AccountSettings(name=name)
+    account = AccountSettings(
+        name=name,
+        source=source,  # type: ignore[arg-type]
+        path=r.optional_path("path"),
+        server=r.string("server", ""),
+        port=r.integer("port", 993, minimum=1, maximum=65535),
+        security=r.choice("security", "tls", ("tls", "starttls", "none")),  # type: ignore[arg-type]
+        ca_file=r.optional_path("ca_file"),
+        username=r.string("username", ""),
+        password=_secret(r, "password", creds, f"{name}.password"),
+        mailboxes=tuple(r.string_list("mailboxes", list(d.mailboxes))),
+        idle=r.boolean("idle", d.idle),
+        poll_interval=r.number("poll_interval", d.poll_interval, minimum=1.0),
+        max_message_size=r.integer("max_message_size", d.max_message_size, minimum=1024),
+    )
+    r.finish()
+    if source == "maildir" and account.path is None:
+        raise ConfigError(f"{where}.path", "a maildir account needs path = \"...\"")
+    return account
+
+
+def _apply_imap_env(
+    accounts: list[AccountSettings], env: Mapping[str, str]
+) -> list[AccountSettings]:
+    """The seed's IMAP_* variables steer the first IMAP account, or make one."""
+    server, user = env.get("IMAP_SERVER"), env.get("IMAP_USERNAME")
+    password = env.get("IMAP_PASSWORD")
+    if not (server or user or password):
+        return accounts
+    index = next((i for i, a in enumerate(accounts) if a.source == "imap"), None)
+    if index is None:
+        if not server:
+            raise ConfigError("IMAP_SERVER", "IMAP_USERNAME/IMAP_PASSWORD given but no server")
+        accounts.append(AccountSettings(name="default"))
+        index = len(accounts) - 1
+    current = accounts[index]
+    accounts[index] = replace(
+        current,
+        server=server or current.server,
+        username=user or current.username,
+        password=Secret(password) if password else current.password,
+    )
+    return accounts
+
+
+def _processor(table: dict[str, Any]) -> ProcessorSettings:
+    r = TableReader(table, "processor")
+    d = ProcessorSettings()
+    out = ProcessorSettings(
+        concurrency=r.integer("concurrency", d.concurrency, minimum=1, maximum=256),
+        max_attempts=r.integer("max_attempts", d.max_attempts, minimum=1, maximum=100),
+        lease_seconds=r.number("lease_seconds", d.lease_seconds, minimum=5.0),
+        retry_base_seconds=r.number("retry_base_seconds", d.retry_base_seconds, minimum=0.0),
+        retry_max_seconds=r.number("retry_max_seconds", d.retry_max_seconds, minimum=0.0),
+        poll_interval=r.number("poll_interval", d.poll_interval, minimum=0.05),
+    )
+    r.finish()
+    return out
+
+
+def _ai(table: dict[str, Any], creds: Path | None, env: Mapping[str, str]) -> AISettings:
+    r = TableReader(table, "ai")
+    d = AISettings()
+    key = _secret(r, "api_key", creds, "cerebras.key")
+    if env.get("CEREBRAS_API_KEY"):
+        key = Secret(env["CEREBRAS_API_KEY"])
+    backend = r.choice("backend", "cerebras" if key else "rules", ("cerebras", "rules"))
+    out = AISettings(
+        backend=backend,  # type: ignore[arg-type]
+        model=r.string("model", d.model),
+        base_url=r.string("base_url", d.base_url, pattern=r"https?://\S+"),
+        api_key=key,
+        requests_per_minute=r.integer("requests_per_minute", d.requests_per_minute, minimum=1),
+        tokens_per_minute=r.integer("tokens_per_minute", d.tokens_per_minute, minimum=100),
+        timeout=r.number("timeout", d.timeout, minimum=0.1),
+        max_input_chars=r.integer("max_input_chars", d.max_input_chars, minimum=200),
+        max_completion_tokens=r.integer(
+            "max_completion_tokens", d.max_completion_tokens, minimum=64
+        ),
+        flags=_flags(r.table("flags")),
+    )
+    r.finish()
+    if out.backend == "cerebras" and out.api_key is None:
+        raise ConfigError(
+            "ai.api_key_file",
+            "backend \"cerebras\" needs an API key: set api_key_file, the credential "
+            "cerebras.key or CEREBRAS_API_KEY, or use backend = \"rules\"",
+        )
+    return out
+
+
+def _flags(table: dict[str, Any]) -> tuple[FlagSpec, ...]:
+    """Configured flags extend the default vocabulary; a default may be re-described."""
+    flags = {f.name: f for f in DEFAULT_FLAGS}
+    for name, spec in table.items():
+        where = f"ai.flags.{name}"
+        if not isinstance(spec, dict):
+            raise ConfigError(where, "must be a table with description (and keywords)")
+        r = TableReader(spec, where)
+        TableReader({"name": name}, where).string("name", "", pattern=r"[a-z][a-z0-9_]{0,39}")
+        flags[name] = FlagSpec(
+            name,
+            r.string("description", "", required=True),
+            tuple(r.string_list("keywords", [])),
+        )
+        r.finish()
+    return tuple(flags.values())
+
+
+def _secret(r: TableReader, key: str, creds: Path | None, cred_name: str) -> Secret | None:
+    """An inline value, else the file `<key>_file` names, else the systemd credential."""
+    inline = r.string(key, "")
+    file_key = f"{key}_file"
+    file_path = r.optional_path(file_key)
+    if inline and file_path:
+        raise ConfigError(r.where(key), f"set {key} or {file_key}, not both")
+    if inline:
+        return Secret(inline)
+    if file_path:
+        return Secret(_read_secret_file(file_path, r.where(file_key)))
+    if creds and (creds / cred_name).is_file():
+        return Secret(_read_secret_file(creds / cred_name, f"credential {cred_name}"))
+    return None
+
+
+def _read_secret_file(path: Path, key: str) -> str:
+    try:
+        value = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(key, f"cannot read {path}: {exc.__class__.__name__}") from None
+    if not value:
+        raise ConfigError(key, f"{path} is empty")
+    return value
+
+
+def _credentials_dir(env: Mapping[str, str]) -> Path | None:
+    value = env.get("CREDENTIALS_DIRECTORY")
+    return path_value(value) if value else None

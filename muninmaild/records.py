@@ -1,0 +1,82 @@
+"""Records that cross between the fetchers, the processor and the store (no SQLAlchemy here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from muninmaild.mail.message import ParsedMail
+
+STATUSES = ("pending", "processing", "completed", "failed")
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """A fetched message ready to be queued.
+
+    Identity is (account, mailbox, uidvalidity, uid). A Maildir has no UIDs, so its source hands
+    out its own and keeps the file's unique name in `source_key`. `skip_reason` marks a message
+    the model is not asked about (too large, say): it still gets a row, already completed.
+    """
+
+    account: str
+    mailbox: str
+    uidvalidity: int
+    uid: int
+    mail: ParsedMail
+    source_key: str | None = None
+    skip_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class SyncState:
+    uidvalidity: int | None = None
+    highest_uid: int = 0
+
+
+@dataclass(frozen=True)
+class ClaimedMessage:
+    """A row this worker holds; `token` fences every later write to it."""
+
+    id: int
+    token: str
+    attempts: int
+    account: str
+    subject: str
+    from_addr: str
+    to_addrs: str
+    sent_at: datetime | None
+    body_text: str
+    headers: dict[str, str] = field(default_factory=dict)
+    attachment_names: tuple[str, ...] = ()
+    has_calendar: bool = False
+
+
+@dataclass(frozen=True)
+class QueueCounts:
+    pending: int = 0
+    processing: int = 0
+    completed: int = 0
+    failed: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {s: getattr(self, s) for s in STATUSES}
+
+    def status_line(self) -> str:
+        """ASCII only: sd_notify drops a STATUS= it cannot encode as Latin-1."""
+        return ", ".join(f"{s} {n}" for s, n in self.as_dict().items())
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """One message with its results, for the --once report (and later `show`)."""
+
+    id: int
+    subject: str
+    from_addr: str
+    processing_status: str
+    summary: str | None
+    flags: tuple[str, ...]
+    todos: tuple[tuple[str, str, str | None], ...]  # task, priority, due (ISO) or None
+    last_error: str | None
+    skip_reason: str | None

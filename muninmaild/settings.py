@@ -1,0 +1,125 @@
+"""Typed settings: what `config.load()` produces and every part of the daemon reads.
+
+Plain frozen dataclasses with no I/O, so tests can build them directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from muninmaild.ai.base import DEFAULT_FLAGS, FlagSpec
+
+Security = Literal["tls", "starttls", "none"]
+SourceKind = Literal["imap", "maildir"]
+BackendName = Literal["cerebras", "rules"]
+
+
+class Secret:
+    """A secret string that never prints itself."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    def __str__(self) -> str:
+        return "********"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class DaemonSettings:
+    state_dir: Path = Path("/var/lib/muninmail")
+    control_socket: Path = Path("/run/muninmail/control.sock")
+    socket_group: str = "muninmail"
+    log_level: str = "info"
+    drain_timeout: float = 20.0
+
+
+def mask_url(url: str) -> str:
+    """The database URL with its password replaced, for logs and --check-config."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    return url.replace(f":{parts.password}@", ":********@", 1)
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str = "sqlite+aiosqlite:////var/lib/muninmail/muninmail.db"
+    retention_days: int = 0  # 0 keeps results forever
+
+
+@dataclass(frozen=True)
+class AccountSettings:
+    name: str
+    source: SourceKind = "imap"
+    path: Path | None = None  # maildir only
+    server: str = ""
+    port: int = 993
+    security: Security = "tls"
+    ca_file: Path | None = None
+    username: str = ""
+    password: Secret | None = None
+    mailboxes: tuple[str, ...] = ("INBOX",)
+    idle: bool = True
+    poll_interval: float = 300.0
+    max_message_size: int = 25 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ProcessorSettings:
+    concurrency: int = 4
+    max_attempts: int = 5
+    lease_seconds: float = 120.0
+    retry_base_seconds: float = 240.0
+    retry_max_seconds: float = 3600.0
+    poll_interval: float = 2.0
+
+
+@dataclass(frozen=True)
+class AISettings:
+    backend: BackendName = "rules"
+    model: str = "gpt-oss-120b"
+    base_url: str = "https://api.cerebras.ai"
+    api_key: Secret | None = None
+    requests_per_minute: int = 30
+    tokens_per_minute: int = 60000
+    timeout: float = 60.0
+    max_input_chars: int = 12000
+    max_completion_tokens: int = 1024
+    flags: tuple[FlagSpec, ...] = DEFAULT_FLAGS
+
+
+@dataclass(frozen=True)
+class Settings:
+    daemon: DaemonSettings = field(default_factory=DaemonSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    accounts: tuple[AccountSettings, ...] = ()
+    processor: ProcessorSettings = field(default_factory=ProcessorSettings)
+    ai: AISettings = field(default_factory=AISettings)
+    source_path: Path | None = None  # the file it was read from, if any
+
+    def secrets(self) -> list[str]:
+        """Every secret value, so the log filter can scrub them."""
+        found = [a.password.reveal() for a in self.accounts if a.password]
+        if self.ai.api_key:
+            found.append(self.ai.api_key.reveal())
+        db_password = urlsplit(self.database.url).password
+        if db_password:
+            found.append(db_password)
+        return [s for s in found if s]

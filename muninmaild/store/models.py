@@ -1,0 +1,181 @@
+"""The schema. Migrations in `store/migrations` must produce exactly this (a test compares).
+
+`emails` keeps the seed's column names (`processing_status`, `subject`, `created_at`,
+`updated_at`) so its monitoring SQL works as written. One column, `next_attempt_at`, says when a
+row may next be claimed: for a `pending` row that is after its backoff, for a `processing` row it
+is the end of the lease. So one partial index serves both kinds of claim (new work and the
+expired leases of crashed workers) in order, without a sort.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+Id = BigInteger().with_variant(Integer(), "sqlite")
+CLAIMABLE = "processing_status IN ('pending', 'processing')"
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in Python on both databases (SQLite stores naive UTC text)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Email(Base):
+    __tablename__ = "emails"
+    __table_args__ = (
+        UniqueConstraint("account", "mailbox", "uidvalidity", "uid", name="uq_emails_identity"),
+        CheckConstraint(
+            "processing_status IN ('pending', 'processing', 'completed', 'failed')",
+            name="ck_emails_status",
+        ),
+        Index(
+            "ix_emails_claim",
+            "next_attempt_at",
+            "id",
+            sqlite_where=text(CLAIMABLE),
+            postgresql_where=text(CLAIMABLE),
+        ),
+        Index("ix_emails_message_id", "account", "message_id"),
+        Index("ix_emails_source_key", "account", "mailbox", "source_key"),
+        Index("ix_emails_status", "processing_status"),
+        Index("ix_emails_updated_at", "updated_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    account: Mapped[str] = mapped_column(String(64))
+    mailbox: Mapped[str] = mapped_column(String(255))
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    uid: Mapped[int] = mapped_column(BigInteger)
+    source_key: Mapped[str | None] = mapped_column(String(255))
+    message_id: Mapped[str | None] = mapped_column(String(998))
+    subject: Mapped[str] = mapped_column(Text, default="")
+    from_addr: Mapped[str] = mapped_column(Text, default="")
+    to_addrs: Mapped[str] = mapped_column(Text, default="")
+    cc_addrs: Mapped[str] = mapped_column(Text, default="")
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    headers: Mapped[str] = mapped_column(Text, default="{}")  # JSON object
+    body_text: Mapped[str] = mapped_column(Text, default="")
+    attachments: Mapped[str] = mapped_column(Text, default="[]")  # JSON list
+    defects: Mapped[str] = mapped_column(Text, default="[]")  # JSON list
+    has_calendar: Mapped[bool] = mapped_column(Boolean, default=False)
+    processing_status: Mapped[str] = mapped_column(String(16), default="pending")
+    skip_reason: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class MailboxState(Base):
+    """Where each mailbox's sync stands: UIDVALIDITY and the highest UID queued."""
+
+    __tablename__ = "mailbox_state"
+
+    account: Mapped[str] = mapped_column(String(64), primary_key=True)
+    mailbox: Mapped[str] = mapped_column(String(255), primary_key=True)
+    uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
+    highest_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_fetch_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Result(Base):
+    __tablename__ = "results"
+
+    email_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("emails.id", ondelete="CASCADE"), primary_key=True
+    )
+    summary: Mapped[str] = mapped_column(Text)
+    model: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class EmailFlag(Base):
+    __tablename__ = "email_flags"
+
+    email_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("emails.id", ondelete="CASCADE"), primary_key=True
+    )
+    flag: Mapped[str] = mapped_column(String(40), primary_key=True)
+
+
+class TodoRow(Base):
+    __tablename__ = "todos"
+    __table_args__ = (Index("ix_todos_email_id", "email_id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    email_id: Mapped[int] = mapped_column(Id, ForeignKey("emails.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    task: Mapped[str] = mapped_column(Text)
+    priority: Mapped[str] = mapped_column(String(8))
+    due_date: Mapped[date | None] = mapped_column(Date)
+    done: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TokenUsageRow(Base):
+    """Every model request's tokens, failed ones too: they were paid for."""
+
+    __tablename__ = "token_usage"
+    __table_args__ = (Index("ix_token_usage_email_id", "email_id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    email_id: Mapped[int | None] = mapped_column(
+        Id, ForeignKey("emails.id", ondelete="SET NULL")
+    )
+    model: Mapped[str] = mapped_column(String(128))
+    tokens_in: Mapped[int] = mapped_column(Integer)
+    tokens_out: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PauseState(Base):
+    """`fetcher` and `processor` pauses, in the database so every instance and restart sees them."""
+
+    __tablename__ = "pause_state"
+
+    component: Mapped[str] = mapped_column(String(16), primary_key=True)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,493 @@
+"""Every SQL statement the daemon runs. The loops call these methods and never see SQLAlchemy.
+
+Writes are short transactions with no network I/O inside. Every write to a claimed row is
+fenced by its claim token (`claimed_by`) and `processing_status = 'processing'`, so a worker
+that lost its lease cannot overwrite the work of the one that took it over. The same statements
+run on SQLite and PostgreSQL; only the insert-or-ignore construct is chosen per dialect.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Row, delete, func, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from muninmaild.ai.base import Analysis
+from muninmaild.errors import TokenUsage
+from muninmaild.records import (
+    STATUSES,
+    ClaimedMessage,
+    NewMessage,
+    QueueCounts,
+    ResultRow,
+    SyncState,
+)
+from muninmaild.store.models import (
+    CLAIMABLE,
+    Email,
+    EmailFlag,
+    MailboxState,
+    PauseState,
+    Result,
+    TodoRow,
+    TokenUsageRow,
+)
+
+COMPONENTS = ("fetcher", "processor")
+_PROCESSING = text("emails.processing_status = 'processing'")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class SyncAdvance:
+    """The mailbox position to store in the same transaction as the messages it covers."""
+
+    account: str
+    mailbox: str
+    uidvalidity: int | None
+    highest_uid: int
+
+
+class Repository:
+    def __init__(self, engine: AsyncEngine, clock: Callable[[], datetime] = utcnow) -> None:
+        self._engine = engine
+        self._clock = clock
+
+    @asynccontextmanager
+    async def _tx(self) -> AsyncIterator[AsyncConnection]:
+        async with self._engine.begin() as conn:
+            yield conn
+
+    # -- ingest -------------------------------------------------------------------------------
+
+    async def add_messages(
+        self, batch: Sequence[NewMessage], advance: SyncAdvance | None = None
+    ) -> int:
+        """Queue new messages; returns how many were new. Known identities are ignored.
+
+        A message whose Message-ID the account already has (another folder, a recreated
+        mailbox) still gets its row, completed at once, pointing at the first copy.
+        """
+        now = self._clock()
+        async with self._tx() as conn:
+            known = await self._first_by_message_id(conn, batch)
+            added = 0
+            for msg in batch:
+                row = _email_values(msg, now)
+                first = known.get(msg.mail.message_id or "")
+                if first is not None and row["processing_status"] == "pending":
+                    row |= _completed_values(f"same Message-ID as message {first}", now)
+                inserted = await conn.execute(self._insert_ignore(Email, row))
+                if inserted.rowcount == 1:
+                    added += 1
+                    if msg.mail.message_id and first is None:
+                        known[msg.mail.message_id] = int(inserted.inserted_primary_key[0])
+            if advance:
+                await self._save_sync_state(conn, advance, now)
+            return added
+
+    async def _first_by_message_id(
+        self, conn: AsyncConnection, batch: Sequence[NewMessage]
+    ) -> dict[str, int]:
+        ids = {m.mail.message_id for m in batch if m.mail.message_id}
+        if not ids:
+            return {}
+        account = batch[0].account
+        stmt = (
+            select(Email.message_id, func.min(Email.id))
+            .where(Email.account == account, Email.message_id.in_(ids))
+            .group_by(Email.message_id)
+        )
+        return {mid: first for mid, first in (await conn.execute(stmt)).all() if mid}
+
+    def _insert_ignore(self, model: Any, values: dict[str, Any]) -> Any:
+        dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
+        return dialect.insert(model).values(**values).on_conflict_do_nothing()
+
+    async def sync_state(self, account: str, mailbox: str) -> SyncState:
+        stmt = select(MailboxState.uidvalidity, MailboxState.highest_uid).where(
+            MailboxState.account == account, MailboxState.mailbox == mailbox
+        )
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(stmt)).first()
+        return SyncState(row[0], row[1]) if row else SyncState()
+
+    async def _save_sync_state(
+        self, conn: AsyncConnection, adv: SyncAdvance, now: datetime
+    ) -> None:
+        key = {"account": adv.account, "mailbox": adv.mailbox}
+        values = {"uidvalidity": adv.uidvalidity, "highest_uid": adv.highest_uid}
+        values |= {"last_fetch_at": now, "updated_at": now, "last_error": None}
+        changed = await conn.execute(
+            update(MailboxState)
+            .where(MailboxState.account == adv.account, MailboxState.mailbox == adv.mailbox)
+            .values(**values)
+        )
+        if changed.rowcount == 0:
+            await conn.execute(self._insert_ignore(MailboxState, key | values))
+
+    async def known_source_keys(self, account: str, mailbox: str) -> set[str]:
+        stmt = select(Email.source_key).where(
+            Email.account == account, Email.mailbox == mailbox, Email.source_key.is_not(None)
+        )
+        async with self._engine.connect() as conn:
+            return {k for k in (await conn.execute(stmt)).scalars() if k}
+
+    # -- the queue ------------------------------------------------------------------------------
+
+    async def claim(self, token: str, lease_s: float) -> ClaimedMessage | None:
+        """Take the next due row, or a crashed worker's row whose lease ran out: one statement."""
+        now = self._clock()
+        next_id = (
+            select(Email.id)
+            .where(text(CLAIMABLE), Email.next_attempt_at <= now)
+            .order_by(Email.next_attempt_at, Email.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        stmt = (
+            update(Email)
+            .where(Email.id == next_id)
+            .values(
+                processing_status="processing",
+                claimed_by=token,
+                next_attempt_at=now + timedelta(seconds=lease_s),
+                attempts=Email.attempts + 1,
+                updated_at=now,
+            )
+            .returning(*_CLAIM_COLUMNS)
+        )
+        async with self._tx() as conn:
+            row = (await conn.execute(stmt)).first()
+        return _claimed(row, token) if row else None
+
+    async def renew(self, email_id: int, token: str, lease_s: float) -> bool:
+        now = self._clock()
+        values = {"next_attempt_at": now + timedelta(seconds=lease_s)}
+        return await self._fenced(email_id, token, values)
+
+    async def complete(
+        self, email_id: int, token: str, analysis: Analysis, usage: TokenUsage, model: str
+    ) -> bool:
+        """Store the results and mark the row completed, in one transaction; False if fenced."""
+        now = self._clock()
+        async with self._tx() as conn:
+            done = await conn.execute(
+                _fence(email_id, token).values(**_completed_values(None, now), last_error=None)
+            )
+            if done.rowcount != 1:
+                return False
+            await _replace_results(conn, email_id, analysis, model, now)
+            await _insert_usage(conn, email_id, model, usage, now)
+        return True
+
+    async def retry(self, email_id: int, token: str, error: str, delay_s: float) -> bool:
+        now = self._clock()
+        values = _released(now + timedelta(seconds=delay_s)) | {"last_error": error}
+        return await self._fenced(email_id, token, values)
+
+    async def fail(self, email_id: int, token: str, error: str) -> bool:
+        values = {"processing_status": "failed", "claimed_by": None, "last_error": error}
+        return await self._fenced(email_id, token, values)
+
+    async def snooze(self, email_id: int, token: str, delay_s: float, note: str) -> bool:
+        """Back to the queue later without using up an attempt (rate limits, auth trouble)."""
+        now = self._clock()
+        values = _released(now + timedelta(seconds=delay_s)) | {"last_error": note}
+        return await self._fenced(email_id, token, values | {"attempts": Email.attempts - 1})
+
+    async def release(self, email_id: int, token: str) -> bool:
+        """Give the row back at once without using up an attempt (shutdown)."""
+        values = _released(self._clock()) | {"attempts": Email.attempts - 1}
+        return await self._fenced(email_id, token, values)
+
+    async def _fenced(self, email_id: int, token: str, values: dict[str, Any]) -> bool:
+        values = {"updated_at": self._clock()} | values
+        async with self._tx() as conn:
+            changed = await conn.execute(_fence(email_id, token).values(**values))
+        return changed.rowcount == 1
+
+    async def record_usage(self, email_id: int, model: str, usage: TokenUsage) -> None:
+        if usage.tokens_in or usage.tokens_out:
+            async with self._tx() as conn:
+                await _insert_usage(conn, email_id, model, usage, self._clock())
+
+    async def requeue(self, ids: Sequence[int] | None = None) -> int:
+        """Failed rows (all, or the given ids in any state but processing) back to pending."""
+        now = self._clock()
+        stmt = update(Email).values(
+            processing_status="pending",
+            attempts=0,
+            next_attempt_at=now,
+            claimed_by=None,
+            last_error=None,
+            updated_at=now,
+        )
+        if ids is None:
+            stmt = stmt.where(Email.processing_status == "failed")
+        else:
+            stmt = stmt.where(Email.id.in_(ids), Email.processing_status != "processing")
+        async with self._tx() as conn:
+            return (await conn.execute(stmt)).rowcount
+
+    async def next_due_in(self) -> float | None:
+        """Seconds until the next claimable row is due; None if there is none."""
+        stmt = select(func.min(Email.next_attempt_at)).where(text(CLAIMABLE))
+        async with self._engine.connect() as conn:
+            due = (await conn.execute(stmt)).scalar_one_or_none()
+        if due is None:
+            return None
+        when = due if due.tzinfo else due.replace(tzinfo=UTC)
+        return max(0.0, (when - self._clock()).total_seconds())
+
+    # -- pause, counts, results --------------------------------------------------------------
+
+    async def set_paused(self, component: str, paused: bool) -> None:
+        if component not in COMPONENTS:
+            raise ValueError(f"unknown component {component!r}")
+        now = self._clock()
+        async with self._tx() as conn:
+            changed = await conn.execute(
+                update(PauseState)
+                .where(PauseState.component == component)
+                .values(paused=paused, updated_at=now)
+            )
+            if changed.rowcount == 0:
+                row = {"component": component, "paused": paused, "updated_at": now}
+                await conn.execute(self._insert_ignore(PauseState, row))
+
+    async def paused(self) -> dict[str, bool]:
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(select(PauseState.component, PauseState.paused))).all()
+            found = dict(rows)
+        return {c: bool(found.get(c, False)) for c in COMPONENTS}
+
+    async def counts(self) -> QueueCounts:
+        stmt = select(Email.processing_status, func.count()).group_by(Email.processing_status)
+        async with self._engine.connect() as conn:
+            found = dict((await conn.execute(stmt)).all())
+        return QueueCounts(**{s: int(found.get(s, 0)) for s in STATUSES})
+
+    async def token_totals(self) -> TokenUsage:
+        stmt = select(
+            func.coalesce(func.sum(TokenUsageRow.tokens_in), 0),
+            func.coalesce(func.sum(TokenUsageRow.tokens_out), 0),
+        )
+        async with self._engine.connect() as conn:
+            tokens_in, tokens_out = (await conn.execute(stmt)).one()
+        return TokenUsage(int(tokens_in), int(tokens_out))
+
+    async def results_for(self, ids: Sequence[int]) -> list[ResultRow]:
+        async with self._engine.connect() as conn:
+            emails = (
+                await conn.execute(
+                    select(*_RESULT_COLUMNS)
+                    .outerjoin(Result, Result.email_id == Email.id)
+                    .where(Email.id.in_(ids))
+                    .order_by(Email.id)
+                )
+            ).all()
+            flags = await _flags_by_email(conn, ids)
+            todos = await _todos_by_email(conn, ids)
+        return [_result_row(r, flags, todos) for r in emails]
+
+    async def prune(self, retention_days: int) -> int:
+        """Drop results and bodies of messages completed before the retention window.
+
+        The row itself stays, so the message is never fetched or processed again.
+        """
+        if retention_days <= 0:
+            return 0
+        cutoff = self._clock() - timedelta(days=retention_days)
+        old = select(Email.id).where(
+            Email.processing_status == "completed", Email.completed_at < cutoff
+        )
+        async with self._tx() as conn:
+            for model in (Result, EmailFlag, TodoRow):
+                await conn.execute(delete(model).where(model.email_id.in_(old)))
+            pruned = await conn.execute(
+                update(Email).where(Email.id.in_(old), Email.body_text != "").values(body_text="")
+            )
+        return pruned.rowcount
+
+
+_CLAIM_COLUMNS = (
+    Email.id,
+    Email.attempts,
+    Email.account,
+    Email.subject,
+    Email.from_addr,
+    Email.to_addrs,
+    Email.sent_at,
+    Email.body_text,
+    Email.headers,
+    Email.attachments,
+    Email.has_calendar,
+)
+_RESULT_COLUMNS = (
+    Email.id,
+    Email.subject,
+    Email.from_addr,
+    Email.processing_status,
+    Result.summary,
+    Email.last_error,
+    Email.skip_reason,
+)
+
+
+def _fence(email_id: int, token: str) -> Any:
+    return update(Email).where(Email.id == email_id, Email.claimed_by == token, _PROCESSING)
+
+
+def _released(at: datetime) -> dict[str, Any]:
+    return {"processing_status": "pending", "claimed_by": None, "next_attempt_at": at}
+
+
+def _completed_values(skip_reason: str | None, now: datetime) -> dict[str, Any]:
+    values: dict[str, Any] = {"processing_status": "completed", "completed_at": now}
+    values |= {"claimed_by": None, "updated_at": now}
+    if skip_reason:
+        values["skip_reason"] = skip_reason
+    return values
+
+
+def _email_values(msg: NewMessage, now: datetime) -> dict[str, Any]:
+    mail = msg.mail
+    values: dict[str, Any] = {
+        "account": msg.account,
+        "mailbox": msg.mailbox,
+        "uidvalidity": msg.uidvalidity,
+        "uid": msg.uid,
+        "source_key": msg.source_key,
+        "message_id": mail.message_id,
+        "subject": mail.subject,
+        "from_addr": mail.from_addr,
+        "to_addrs": mail.to_addrs,
+        "cc_addrs": mail.cc_addrs,
+        "sent_at": mail.date,
+        "size": mail.size,
+        "headers": json.dumps(mail.headers, ensure_ascii=False),
+        "body_text": mail.body_text,
+        "attachments": json.dumps([[a.filename, a.content_type, a.size] for a in mail.attachments]),
+        "defects": json.dumps(list(mail.defects), ensure_ascii=False),
+        "has_calendar": mail.has_calendar,
+        "processing_status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+        "updated_at": now,
+    }
+    if msg.skip_reason:
+        values |= _completed_values(msg.skip_reason, now)
+    return values
+
+
+def _claimed(row: Row[Any], token: str) -> ClaimedMessage:
+    attachments = json.loads(row.attachments or "[]")
+    return ClaimedMessage(
+        id=row.id,
+        token=token,
+        attempts=row.attempts,
+        account=row.account,
+        subject=row.subject,
+        from_addr=row.from_addr,
+        to_addrs=row.to_addrs,
+        sent_at=row.sent_at,
+        body_text=row.body_text,
+        headers=json.loads(row.headers or "{}"),
+        attachment_names=tuple(a[0] for a in attachments if a and a[0]),
+        has_calendar=bool(row.has_calendar),
+    )
+
+
+async def _replace_results(
+    conn: AsyncConnection, email_id: int, analysis: Analysis, model: str, now: datetime
+) -> None:
+    # A requeued message is processed again: its new results replace the old ones.
+    for table in (Result, EmailFlag, TodoRow):
+        await conn.execute(delete(table).where(table.email_id == email_id))
+    await conn.execute(
+        Result.__table__.insert().values(
+            email_id=email_id, summary=analysis.summary, model=model, created_at=now
+        )
+    )
+    if analysis.flags:
+        await conn.execute(
+            EmailFlag.__table__.insert(), [{"email_id": email_id, "flag": f} for f in analysis.flags]
+        )
+    if analysis.todos:
+        rows = [
+            {"email_id": email_id, "position": i, "task": t.task, "priority": t.priority}
+            | {"due_date": t.due, "done": False, "created_at": now}
+            for i, t in enumerate(analysis.todos)
+        ]
+        await conn.execute(TodoRow.__table__.insert(), rows)
+
+
+async def _insert_usage(
+    conn: AsyncConnection, email_id: int, model: str, usage: TokenUsage, now: datetime
+) -> None:
+    if not (usage.tokens_in or usage.tokens_out):
+        return
+    await conn.execute(
+        TokenUsageRow.__table__.insert().values(
+            email_id=email_id,
+            model=model,
+            tokens_in=usage.tokens_in,
+            tokens_out=usage.tokens_out,
+            created_at=now,
+        )
+    )
+
+
+async def _flags_by_email(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = {}
+    stmt = select(EmailFlag.email_id, EmailFlag.flag).where(EmailFlag.email_id.in_(ids))
+    for email_id, flag in (await conn.execute(stmt)).all():
+        out.setdefault(email_id, []).append(flag)
+    return out
+
+
+async def _todos_by_email(
+    conn: AsyncConnection, ids: Sequence[int]
+) -> dict[int, list[tuple[str, str, str | None]]]:
+    out: dict[int, list[tuple[str, str, str | None]]] = {}
+    stmt = (
+        select(TodoRow.email_id, TodoRow.task, TodoRow.priority, TodoRow.due_date)
+        .where(TodoRow.email_id.in_(ids))
+        .order_by(TodoRow.email_id, TodoRow.position)
+    )
+    for email_id, task, priority, due in (await conn.execute(stmt)).all():
+        out.setdefault(email_id, []).append((task, priority, _iso(due)))
+    return out
+
+
+def _iso(value: date | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _result_row(
+    row: Row[Any], flags: dict[int, list[str]], todos: dict[int, list[tuple[str, str, str | None]]]
+) -> ResultRow:
+    return ResultRow(
+        id=row.id,
+        subject=row.subject,
+        from_addr=row.from_addr,
+        processing_status=row.processing_status,
+        summary=row.summary,
+        flags=tuple(flags.get(row.id, ())),
+        todos=tuple(todos.get(row.id, ())),
+        last_error=row.last_error,
+        skip_reason=row.skip_reason,
+    )

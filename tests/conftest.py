@@ -1,0 +1,83 @@
+"""Shared fixtures: databases (SQLite file, PostgreSQL schema), the model server, notify socket."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from muninmaild.store.engine import create_engine
+from muninmaild.store.migrate import migrate
+from muninmaild.store.repository import Repository
+
+PG_URL = os.environ.get("MUNIN_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+IN_CI = os.environ.get("CI") == "true"
+
+
+def peer_missing(what: str) -> None:
+    """A missing peer fails under CI (a skip would hide the bug) and skips elsewhere."""
+    if IN_CI:
+        pytest.fail(f"{what} is not available, and CI must not skip it")
+    pytest.skip(f"{what} is not available")
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'queue.db'}"
+
+
+@pytest.fixture
+async def sqlite_engine(sqlite_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(sqlite_url)
+    await migrate(engine)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh database on the machine's PostgreSQL, dropped afterwards."""
+    import asyncio
+
+    name = f"munin_test_{uuid.uuid4().hex[:12]}"
+
+    async def run(sql: str) -> None:
+        engine = create_engine(PG_URL)
+        try:
+            async with engine.connect() as conn:
+                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                await conn.execute(text(sql))
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(run(f"CREATE DATABASE {name}"))
+    except OSError:
+        peer_missing("PostgreSQL on 127.0.0.1:5432")
+    yield PG_URL.rsplit("/", 1)[0] + "/" + name
+    asyncio.run(run(f"DROP DATABASE {name} WITH (FORCE)"))
+
+
+@pytest.fixture
+async def pg_engine(pg_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(pg_url)
+    await migrate(engine)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_engine(request: pytest.FixtureRequest) -> AsyncEngine:
+    name = "sqlite_engine" if request.param == "sqlite" else "pg_engine"
+    engine: AsyncEngine = request.getfixturevalue(name)
+    return engine
+
+
+@pytest.fixture
+async def repo(sqlite_engine: AsyncEngine) -> Repository:
+    return Repository(sqlite_engine)

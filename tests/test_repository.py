@@ -1,0 +1,205 @@
+"""The queue's statements, on SQLite and on the machine's PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from muninmaild.ai.base import Analysis, Todo
+from muninmaild.errors import TokenUsage
+from muninmaild.records import QueueCounts
+from muninmaild.store.repository import Repository, SyncAdvance
+from tests.factories import new_message
+
+ANSWER = Analysis(
+    summary="Ann asks for the report.",
+    flags=("requires_response",),
+    todos=(Todo("Send the report", "high", None), Todo("Book the room", "low", None)),
+)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def queue(any_engine: AsyncEngine, clock: Clock) -> Repository:
+    return Repository(any_engine, clock)
+
+
+async def test_add_messages_ignores_known_identities(queue: Repository) -> None:
+    assert await queue.add_messages([new_message(1), new_message(2)]) == 2
+    assert await queue.add_messages([new_message(2), new_message(3)]) == 1
+    assert await queue.counts() == QueueCounts(pending=3)
+
+
+async def test_same_message_id_in_another_mailbox_is_completed_without_processing(
+    queue: Repository,
+) -> None:
+    await queue.add_messages([new_message(1, message_id="<same@example.com>")])
+    dup = new_message(7, mailbox="Archive", message_id="<same@example.com>")
+    assert await queue.add_messages([dup]) == 1
+    assert await queue.counts() == QueueCounts(pending=1, completed=1)
+
+
+async def test_skipped_message_gets_a_completed_row(queue: Repository) -> None:
+    await queue.add_messages([new_message(1, skip_reason="larger than 25 MB")])
+    assert await queue.counts() == QueueCounts(completed=1)
+    assert await queue.claim("w#1", 60) is None
+
+
+async def test_sync_state_is_saved_with_the_batch(queue: Repository) -> None:
+    advance = SyncAdvance("work", "INBOX", 42, 9)
+    await queue.add_messages([new_message(9)], advance)
+    state = await queue.sync_state("work", "INBOX")
+    assert (state.uidvalidity, state.highest_uid) == (42, 9)
+
+
+async def test_claim_takes_oldest_due_row_and_counts_an_attempt(queue: Repository) -> None:
+    await queue.add_messages([new_message(1), new_message(2)])
+    first = await queue.claim("w#1", 60)
+    assert first is not None
+    assert (first.subject, first.attempts, first.token) == ("Message 1", 1, "w#1")
+    assert await queue.counts() == QueueCounts(pending=1, processing=1)
+
+
+async def test_claim_returns_none_when_nothing_is_due(queue: Repository) -> None:
+    assert await queue.claim("w#1", 60) is None
+
+
+async def test_expired_lease_is_claimed_again(queue: Repository, clock: Clock) -> None:
+    await queue.add_messages([new_message(1)])
+    crashed = await queue.claim("dead#1", 60)
+    assert crashed is not None
+    assert await queue.claim("w#2", 60) is None
+    clock.advance(61)
+    again = await queue.claim("w#2", 60)
+    assert again is not None and again.id == crashed.id and again.attempts == 2
+
+
+async def test_renew_keeps_the_lease(queue: Repository, clock: Clock) -> None:
+    await queue.add_messages([new_message(1)])
+    held = await queue.claim("w#1", 60)
+    assert held is not None
+    clock.advance(50)
+    assert await queue.renew(held.id, "w#1", 60)
+    clock.advance(50)
+    assert await queue.claim("w#2", 60) is None
+
+
+async def test_complete_writes_results_once_in_the_same_transaction(
+    queue: Repository, any_engine: AsyncEngine
+) -> None:
+    await queue.add_messages([new_message(1)])
+    held = await queue.claim("w#1", 60)
+    assert held is not None
+    assert await queue.complete(held.id, "w#1", ANSWER, TokenUsage(100, 20), "m")
+    assert not await queue.complete(held.id, "w#1", ANSWER, TokenUsage(100, 20), "m")
+    async with any_engine.connect() as conn:
+        todos = (await conn.execute(text("SELECT COUNT(*) FROM todos"))).scalar_one()
+        flags = (await conn.execute(text("SELECT flag FROM email_flags"))).scalars().all()
+    assert (todos, flags) == (2, ["requires_response"])
+    assert await queue.token_totals() == TokenUsage(100, 20)
+    [row] = await queue.results_for([held.id])
+    assert row.summary == ANSWER.summary and row.todos[0] == ("Send the report", "high", None)
+
+
+async def test_worker_that_lost_its_lease_cannot_complete(
+    queue: Repository, clock: Clock
+) -> None:
+    await queue.add_messages([new_message(1)])
+    slow = await queue.claim("slow#1", 60)
+    assert slow is not None
+    clock.advance(61)
+    fast = await queue.claim("fast#1", 60)
+    assert fast is not None
+    assert not await queue.complete(slow.id, "slow#1", ANSWER, TokenUsage(), "m")
+    assert not await queue.renew(slow.id, "slow#1", 60)
+    assert await queue.complete(fast.id, "fast#1", ANSWER, TokenUsage(), "m")
+    [row] = await queue.results_for([fast.id])
+    assert len(row.todos) == 2
+
+
+async def test_retry_waits_and_keeps_the_error(queue: Repository, clock: Clock) -> None:
+    await queue.add_messages([new_message(1)])
+    held = await queue.claim("w#1", 60)
+    assert held is not None
+    assert await queue.retry(held.id, "w#1", "the model service did not answer", 300)
+    assert await queue.claim("w#2", 60) is None
+    assert await queue.next_due_in() == pytest.approx(300)
+    clock.advance(301)
+    again = await queue.claim("w#2", 60)
+    assert again is not None and again.attempts == 2
+    [row] = await queue.results_for([held.id])
+    assert row.last_error == "the model service did not answer"
+
+
+async def test_snooze_and_release_use_no_attempt(queue: Repository, clock: Clock) -> None:
+    await queue.add_messages([new_message(1)])
+    held = await queue.claim("w#1", 60)
+    assert held is not None
+    assert await queue.snooze(held.id, "w#1", 30, "rate limited")
+    clock.advance(31)
+    again = await queue.claim("w#2", 60)
+    assert again is not None and again.attempts == 1
+    assert await queue.release(again.id, "w#2")
+    third = await queue.claim("w#3", 60)
+    assert third is not None and third.attempts == 1
+
+
+async def test_failed_rows_are_held_until_requeued(queue: Repository) -> None:
+    await queue.add_messages([new_message(1), new_message(2)])
+    for _ in range(2):
+        held = await queue.claim("w#1", 60)
+        assert held is not None
+        await queue.fail(held.id, "w#1", "the model's answer breaks the schema")
+    assert await queue.claim("w#2", 60) is None
+    assert await queue.counts() == QueueCounts(failed=2)
+    assert await queue.requeue() == 2
+    again = await queue.claim("w#3", 60)
+    assert again is not None and again.attempts == 1
+
+
+async def test_requeue_by_id_skips_rows_being_processed(queue: Repository) -> None:
+    await queue.add_messages([new_message(1)])
+    held = await queue.claim("w#1", 60)
+    assert held is not None
+    assert await queue.requeue([held.id]) == 0
+
+
+async def test_pause_is_stored(queue: Repository) -> None:
+    assert await queue.paused() == {"fetcher": False, "processor": False}
+    await queue.set_paused("processor", True)
+    await queue.set_paused("processor", True)
+    assert await queue.paused() == {"fetcher": False, "processor": True}
+    await queue.set_paused("processor", False)
+    assert await queue.paused() == {"fetcher": False, "processor": False}
+
+
+async def test_prune_drops_old_results_but_keeps_the_row(
+    queue: Repository, clock: Clock
+) -> None:
+    await queue.add_messages([new_message(1)])
+    held = await queue.claim("w#1", 60)
+    assert held is not None
+    await queue.complete(held.id, "w#1", ANSWER, TokenUsage(), "m")
+    assert await queue.prune(30) == 0
+    clock.advance(31 * 86400)
+    assert await queue.prune(30) == 1
+    [row] = await queue.results_for([held.id])
+    assert row.summary is None and row.processing_status == "completed"
