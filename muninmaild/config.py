@@ -97,7 +97,8 @@ def _database(
 ) -> DatabaseSettings:
     r = TableReader(table, "database")
     default_url = f"sqlite+aiosqlite:///{daemon.state_dir / 'muninmail.db'}"
-    url = env.get("DATABASE_URL") or r.string("url", default_url)
+    url = r.string("url", default_url)
+    url = env.get("DATABASE_URL") or url
     retention = r.integer("retention_days", 0, minimum=0)
     r.finish()
     if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):

@@ -3,6 +3,8 @@
     MuninError
     ├── ConfigError              the configuration is unusable: fatal before READY=1, exit 78
     ├── StoreError               the database is unusable or behind in a way we cannot fix
+    ├── FetchError               a mail source failed: the fetch loop backs off and reconnects
+    │   └── FetchAuthError       the server refused the credentials: a longer backoff
     └── ModelError               one model request failed; the processor decides what it means
         ├── ModelRateLimited     HTTP 429: the row is snoozed until `retry_at`, no attempt used
         ├── ModelUnavailable     connection error, timeout, 5xx: retried with backoff
@@ -69,3 +71,11 @@ class ModelAuthError(ModelError):
 
 class ModelRequestRejected(ModelError):
     pass
+
+
+class FetchError(MuninError):
+    """Fetching from a mail source failed; the fetch loop backs off and tries again."""
+
+
+class FetchAuthError(FetchError):
+    """The server refused our credentials: backed off longer, shown as its own state."""

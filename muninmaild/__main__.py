@@ -1,0 +1,5 @@
+import sys
+
+from muninmaild.cli import main
+
+sys.exit(main())

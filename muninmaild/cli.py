@@ -1,0 +1,68 @@
+"""`muninmaild`: parse arguments, load the configuration, run the daemon."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from muninmaild import __version__, config, config_show, logs
+from muninmaild.errors import ConfigError, StoreError
+from muninmaild.redact import Redactor
+
+EX_CONFIG = 78
+log = logging.getLogger("muninmaild")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="muninmaild", description="muninmail triage daemon")
+    p.add_argument("--config", type=Path, help=f"TOML file (default {config.DEFAULT_PATH})")
+    p.add_argument(
+        "--check-config",
+        action="store_true",
+        help="print the effective configuration, secrets masked, and exit",
+    )
+    p.add_argument(
+        "--once",
+        action="store_true",
+        help="fetch what is there, process the queue, print a report and exit",
+    )
+    p.add_argument("--version", action="version", version=f"muninmaild {__version__}")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = config.load(args.config)
+    except ConfigError as exc:
+        print(f"muninmaild: configuration error: {exc}", file=sys.stderr)
+        return EX_CONFIG
+    if args.check_config:
+        sys.stdout.write(config_show.render(settings))
+        return 0
+    redact = Redactor(settings.secrets())
+    logs.setup(settings.daemon.log_level, redact)
+    from muninmaild import daemon  # the heavy imports, after the cheap checks
+
+    try:
+        return asyncio.run(
+            daemon.run(
+                settings, redact, once=args.once, reload_settings=lambda: config.load(args.config)
+            )
+        )
+    except ConfigError as exc:
+        log.error("configuration error: %s", exc)
+        return EX_CONFIG
+    except StoreError as exc:
+        log.error("database error: %s", exc)
+        return 1
+    except Exception:
+        log.exception("muninmaild stopped on an unexpected error")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

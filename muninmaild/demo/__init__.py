@@ -1,0 +1,1 @@
+"""The bundled demo: sample mail and the configuration `make demo` uses."""

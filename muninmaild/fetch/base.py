@@ -1,0 +1,41 @@
+"""What a mail source offers the fetch loop, and what the loop offers it to store mail.
+
+A source (Maildir now, IMAP next) catches up with `sync()` and then waits in
+`wait_for_mail()` until there may be something new (IDLE push, a poll timer). It raises
+`FetchError` (or anything else) when it fails; the loop backs off and calls `sync()` again,
+and the source reconnects as needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from muninmaild.records import NewMessage, SyncState
+from muninmaild.store.repository import SyncAdvance
+
+
+class MessageStore(Protocol):
+    """The part of the repository a source needs."""
+
+    async def sync_state(self, account: str, mailbox: str) -> SyncState: ...
+
+    async def known_source_keys(self, account: str, mailbox: str) -> set[str]: ...
+
+    async def add_messages(
+        self, batch: Sequence[NewMessage], advance: SyncAdvance | None = None
+    ) -> int: ...
+
+
+class MailSource(Protocol):
+    account: str
+
+    async def sync(self, store: MessageStore) -> int:
+        """Queue everything new now; returns how many messages were queued."""
+        ...
+
+    async def wait_for_mail(self, timeout: float) -> None:
+        """Return when new mail may have arrived, or after `timeout` seconds."""
+        ...
+
+    async def close(self) -> None: ...

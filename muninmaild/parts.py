@@ -1,0 +1,75 @@
+"""Build the daemon's parts from settings, with no side effects beyond opening the engine."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from muninmaild.ai.base import Backend
+from muninmaild.ai.factory import make_backend
+from muninmaild.errors import ConfigError
+from muninmaild.fetch.base import MailSource
+from muninmaild.fetch.loop import FetchLoop
+from muninmaild.fetch.maildir import MaildirSource
+from muninmaild.processor import Processor
+from muninmaild.redact import Redactor
+from muninmaild.settings import AccountSettings, Settings
+from muninmaild.store.repository import Repository
+
+
+@dataclass
+class Parts:
+    engine: AsyncEngine
+    repo: Repository
+    backend: Backend
+    processor: Processor
+    fetchers: list[FetchLoop]
+    instance_id: str
+
+
+def instance_id() -> str:
+    """Unique per process start, so claim tokens of a restarted daemon never collide."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def make_source(account: AccountSettings, index: int) -> MailSource:
+    if account.source == "maildir":
+        assert account.path is not None  # the config loader insists on it
+        return MaildirSource(
+            account.name, account.path, account.mailboxes, account.max_message_size
+        )
+    raise ConfigError(
+        f"accounts[{index}].source",
+        "IMAP accounts are not supported by this version yet; use source = \"maildir\"",
+    )
+
+
+def build(settings: Settings, engine: AsyncEngine, redact: Redactor, *, once: bool) -> Parts:
+    sources = [make_source(a, i) for i, a in enumerate(settings.accounts)]
+    repo = Repository(engine)
+    backend = make_backend(settings.ai)
+    me = instance_id()
+    processor = Processor(
+        repo, backend, settings.processor, settings.ai, me, once=once, redact=redact
+    )
+
+    async def fetcher_paused() -> bool:
+        return (await repo.paused())["fetcher"]
+
+    fetchers = [
+        FetchLoop(
+            source,
+            repo,
+            on_new=processor.wake,
+            is_paused=fetcher_paused,
+            poll_interval=account.poll_interval,
+            once=once,
+            redact=redact,
+        )
+        for source, account in zip(sources, settings.accounts, strict=True)
+    ]
+    return Parts(engine, repo, backend, processor, fetchers, me)

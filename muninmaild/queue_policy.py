@@ -1,0 +1,61 @@
+"""What happens to a message after a failed model call: pure functions over the error."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from muninmaild.errors import (
+    ModelAuthError,
+    ModelError,
+    ModelRateLimited,
+    ModelRequestRejected,
+)
+
+AUTH_HOLD_S = 300.0
+Action = Literal["retry", "fail", "snooze"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    action: Action
+    delay_s: float
+    message: str
+
+
+def retry_delay(attempt: int, base_s: float, cap_s: float, rand: Callable[[], float]) -> float:
+    """Exponential backoff with jitter: attempt 1 waits about `base_s`, then doubling.
+
+    The jitter (x0.5 to x1.5) keeps many messages that failed together from returning together.
+    With the defaults (240 s, 5 attempts) the retries spread over about an hour.
+    """
+    raw = base_s * 2 ** max(0, attempt - 1)
+    return min(cap_s, raw * (0.5 + rand()))
+
+
+def decide(
+    error: BaseException,
+    attempts: int,
+    max_attempts: int,
+    backoff: Callable[[int], float],
+) -> Outcome:
+    message = describe(error)
+    if isinstance(error, ModelRateLimited):
+        wait = max(1.0, error.retry_after_s)
+        return Outcome("snooze", wait, f"rate limited by the model service, retrying in {wait:.0f} s")
+    if isinstance(error, ModelAuthError):
+        return Outcome("snooze", AUTH_HOLD_S, message)
+    if isinstance(error, ModelRequestRejected):
+        return Outcome("fail", 0.0, message)
+    if attempts >= max_attempts:
+        return Outcome("fail", 0.0, f"gave up after {attempts} attempts: {message}")
+    return Outcome("retry", backoff(attempts), message)
+
+
+def describe(error: BaseException) -> str:
+    """A readable reason; our own errors already read well, others name their type."""
+    if isinstance(error, ModelError):
+        return str(error) or type(error).__name__
+    detail = str(error)
+    return f"internal error ({type(error).__name__}{': ' + detail if detail else ''})"

@@ -1,0 +1,55 @@
+"""The short report `muninmaild --once` prints of what it did."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from muninmaild.fetch.loop import FetchStatus
+from muninmaild.processor import ProcessorStats
+from muninmaild.records import QueueCounts, ResultRow
+
+DETAIL_LIMIT = 100
+
+
+def render(
+    rows: Sequence[ResultRow],
+    stats: ProcessorStats,
+    counts: QueueCounts,
+    fetches: Sequence[FetchStatus],
+) -> str:
+    lines: list[str] = []
+    for status in fetches:
+        lines.append(_fetch_line(status))
+    for row in rows[:DETAIL_LIMIT]:
+        lines += ["", *_message(row)]
+    if len(rows) > DETAIL_LIMIT:
+        lines += ["", f"... and {len(rows) - DETAIL_LIMIT} more"]
+    lines += [
+        "",
+        f"processed {len(rows)}: {stats.completed} completed, {stats.retried} to retry, "
+        f"{stats.failed} failed, {stats.snoozed} snoozed",
+        f"queue: {counts.status_line()}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _fetch_line(status: FetchStatus) -> str:
+    if status.last_error:
+        return f"{status.account}: fetch failed: {status.last_error}"
+    return f"{status.account}: {status.queued} new message(s) queued"
+
+
+def _message(row: ResultRow) -> list[str]:
+    head = f"#{row.id} {row.subject or '(no subject)'}"
+    lines = [head, f"  from: {row.from_addr}"]
+    if row.processing_status != "completed":
+        lines.append(f"  status: {row.processing_status} ({row.last_error or 'no reason given'})")
+    if row.summary:
+        lines.append(f"  summary: {row.summary}")
+    if row.skip_reason:
+        lines.append(f"  note: {row.skip_reason}")
+    if row.flags:
+        lines.append(f"  flags: {', '.join(row.flags)}")
+    for task, priority, due in row.todos:
+        lines.append(f"  todo [{priority}]{' due ' + due if due else ''}: {task}")
+    return lines
