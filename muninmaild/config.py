@@ -10,6 +10,7 @@ come from the file (`password`, `api_key`), from a file it names (`password_file
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import replace
@@ -227,8 +228,9 @@ def _flags(table: dict[str, Any]) -> tuple[FlagSpec, ...]:
         where = f"ai.flags.{name}"
         if not isinstance(spec, dict):
             raise ConfigError(where, "must be a table with description (and keywords)")
+        if not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", name):
+            raise ConfigError(where, "a flag name is lower-case letters, digits and _")
         r = TableReader(spec, where)
-        TableReader({"name": name}, where).string("name", "", pattern=r"[a-z][a-z0-9_]{0,39}")
         flags[name] = FlagSpec(
             name,
             r.string("description", "", required=True),

@@ -1,0 +1,89 @@
+"""Logging under journald, secret scrubbing, and the sd_notify helpers."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import pytest
+
+from muninmaild import logs
+from muninmaild.notify import Notifier, watchdog_interval
+from muninmaild.redact import Redactor
+
+
+@pytest.fixture
+def restore_root_logger() -> object:
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    yield None
+    root.handlers[:], _ = saved
+    root.setLevel(saved[1])
+
+
+def test_journal_lines_carry_priority_prefixes_on_every_line(
+    capsys: pytest.CaptureFixture[str], restore_root_logger: object
+) -> None:
+    logs.setup("info", Redactor(), journal=True)
+    log = logging.getLogger("muninmaild.test")
+    log.warning("careful")
+    try:
+        raise ValueError("inner")
+    except ValueError:
+        log.exception("it broke")
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "<4>muninmaild.test: careful"
+    assert err[1] == "<3>muninmaild.test: it broke"
+    assert len(err) > 3 and all(line.startswith("<3>") for line in err[1:])
+
+
+def test_secrets_are_scrubbed_from_log_lines_and_tracebacks(
+    capsys: pytest.CaptureFixture[str], restore_root_logger: object
+) -> None:
+    logs.setup("debug", Redactor(["hunter22-secret"]), journal=False)
+    log = logging.getLogger("muninmaild.test")
+    log.info("login with %s", "hunter22-secret")
+    try:
+        raise RuntimeError("password hunter22-secret refused")
+    except RuntimeError:
+        log.exception("failed")
+    err = capsys.readouterr().err
+    assert "hunter22-secret" not in err
+    assert err.count("********") == 3
+
+
+def test_journal_stream_is_detected_by_device_and_inode() -> None:
+    st = os.fstat(2)
+    assert logs.journal_stream({"JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"})
+    assert not logs.journal_stream({"JOURNAL_STREAM": "1:2"})
+    assert not logs.journal_stream({"JOURNAL_STREAM": "garbage"})
+    assert not logs.journal_stream({})
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, None),
+        ({"WATCHDOG_USEC": "10000000"}, 5.0),
+        ({"WATCHDOG_USEC": "10000000", "WATCHDOG_PID": str(os.getpid())}, 5.0),
+        ({"WATCHDOG_USEC": "10000000", "WATCHDOG_PID": "1"}, None),
+        ({"WATCHDOG_USEC": "0"}, None),
+        ({"WATCHDOG_USEC": "soon"}, None),
+    ],
+)
+def test_watchdog_interval_is_half_the_period_for_us_only(
+    env: dict[str, str], expected: float | None
+) -> None:
+    assert watchdog_interval(env) == expected
+
+
+def test_notifier_without_socket_is_silent() -> None:
+    notifier = Notifier({})
+    notifier.ready("x")
+    notifier.watchdog()
+    assert notifier.watchdog_interval is None
+
+
+def test_redactor_masks_longest_secret_first() -> None:
+    redact = Redactor(["abcd", "abcdefgh", "x"])
+    assert redact("key abcdefgh and abcd and x") == "key ******** and ******** and x"

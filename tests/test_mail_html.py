@@ -1,0 +1,132 @@
+"""html_to_text: readable lines from mail HTML, and no exception for broken markup."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from muninmaild.mail.html import html_to_text
+
+
+@pytest.mark.parametrize(
+    ("html", "expected"),
+    [
+        ("plain words", "plain words"),
+        ("<p>one</p><p>two</p>", "one\n\ntwo"),
+        ("<div>one</div><div>two</div>", "one\ntwo"),
+        ("a<br>b", "a\nb"),
+        ("a<br/><br/>b", "a\n\nb"),
+        ("a</br>b", "a\nb"),
+        ("<h1>Title</h1>text", "Title\n\ntext"),
+        ("<blockquote>said</blockquote>reply", "said\n\nreply"),
+        ("<table><tr><td>a</td><td>b</td></tr><tr><td>c</td></tr></table>", "a b\nc"),
+        ("<b>bold</b> and <i>italic</i>", "bold and italic"),
+    ],
+)
+def test_block_elements_become_line_breaks(html: str, expected: str) -> None:
+    assert html_to_text(html) == expected
+
+
+def test_list_items_get_a_dash() -> None:
+    assert html_to_text("<p>Agenda</p><ul><li>budget</li><li>dates</li></ul>") == (
+        "Agenda\n\n- budget\n- dates"
+    )
+
+
+@pytest.mark.parametrize(
+    ("html", "expected"),
+    [
+        ("<script>alert('x')</script>shown", "shown"),
+        ("<style>p { color: red }</style>shown", "shown"),
+        ("<head><title>Title</title><meta charset=utf-8></head><body>shown</body>", "shown"),
+        ("<head><title>no closing head</title><body>shown", "shown"),
+        ("<template><p>later</p></template>shown", "shown"),
+        ("<!-- a comment -->shown", "shown"),
+        ("<!--[if mso]><p>outlook only</p><![endif]-->shown", "shown"),
+        ("<script>never closed", ""),
+    ],
+)
+def test_invisible_contents_are_skipped(html: str, expected: str) -> None:
+    assert html_to_text(html) == expected
+
+
+@pytest.mark.parametrize(
+    ("html", "expected"),
+    [
+        ("Tom &amp; Jerry", "Tom & Jerry"),
+        ("&lt;tag&gt;", "<tag>"),
+        ("caf&eacute; &#233; &#xE9;", "café é é"),
+        ("a&nbsp;&nbsp;b", "a b"),
+        ("&bogus; stays", "&bogus; stays"),
+    ],
+)
+def test_entities_are_unescaped(html: str, expected: str) -> None:
+    assert html_to_text(html) == expected
+
+
+@pytest.mark.parametrize(
+    ("html", "expected"),
+    [
+        ("  lots   of\n\n  space\t here  ", "lots of space here"),
+        ("<p>a</p>\n\n<p></p><p></p>\n<p>b</p>", "a\n\nb"),
+        ("<div>\n  <div>\n  nested  </div>\n</div>", "nested"),
+        ("<pre>line one\nline two</pre>", "line one\nline two"),
+        ("Preview\u200c\u200b\u034f\ufeff text", "Preview text"),
+        ("", ""),
+    ],
+)
+def test_whitespace_is_collapsed_with_at_most_one_blank_line(html: str, expected: str) -> None:
+    assert html_to_text(html) == expected
+
+
+@pytest.mark.parametrize(
+    ("html", "expected"),
+    [
+        ("<p>unclosed <b>bold <i>and italic", "unclosed bold and italic"),
+        ("a < b and c > d", "a < b and c > d"),
+        ("text <a href='unterminated", "text <a href='unterminated"),
+        ("</p></div>stray closers", "stray closers"),
+        ("<![foo[bar]]>after the odd section", "after the odd section"),
+        ("<!DOCTYPE html><html><body>doc</body></html>", "doc"),
+        ("<p>ok</p><![CDATA[data]]>", "ok"),
+        ("<<<>>>", "<<<>>>"),
+    ],
+)
+def test_malformed_html_still_gives_its_text(html: str, expected: str) -> None:
+    assert html_to_text(html) == expected
+
+
+def test_newsletter_layout_reads_top_to_bottom() -> None:
+    html = """
+    <html><head><style>.x{}</style></head><body>
+    <table width="100%"><tr><td>
+      <h2>Weekly news</h2>
+      <p>Hello Ann,<br>here is what happened.</p>
+      <table><tr><td>Item</td><td>Price</td></tr></table>
+      <p><a href="https://example.org/unsub">Unsubscribe</a></p>
+    </td></tr></table></body></html>
+    """
+    assert html_to_text(html) == (
+        "Weekly news\n\nHello Ann,\nhere is what happened.\n\nItem Price\n\nUnsubscribe"
+    )
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.text(max_size=20),
+            st.sampled_from(
+                ["<p>", "</p>", "<br>", "<li>", "<script>", "</script>", "<head>", "<body>",
+                 "<!--", "-->", "<![", "]]>", "<!", "&amp", "&#", "<pre>", "</", "<", ">", "\n"]
+            ),
+        ),
+        max_size=30,
+    )
+)  # fmt: skip
+def test_random_markup_never_raises_and_keeps_lines_tidy(pieces: list[str]) -> None:
+    text = html_to_text("".join(pieces))
+    assert isinstance(text, str)
+    assert "\n\n\n" not in text
+    assert text == text.strip()

@@ -1,0 +1,34 @@
+"""Migrations produce exactly the models' schema, on both databases, and run once."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.config import Config
+from sqlalchemy import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from muninmaild.store.migrate import HEAD_REVISION, SCRIPT_LOCATION, current_revision, migrate
+from muninmaild.store.models import Base
+
+
+def _diff(conn: Connection) -> list[object]:
+    context = MigrationContext.configure(conn, opts={"compare_type": True})
+    return list(compare_metadata(context, Base.metadata))
+
+
+async def test_migrated_schema_matches_the_models(any_engine: AsyncEngine) -> None:
+    async with any_engine.connect() as conn:
+        assert await conn.run_sync(_diff) == []
+
+
+async def test_head_revision_constant_matches_the_scripts() -> None:
+    config = Config()
+    config.set_main_option("script_location", str(SCRIPT_LOCATION))
+    assert ScriptDirectory.from_config(config).get_current_head() == HEAD_REVISION
+
+
+async def test_migrate_twice_does_nothing_the_second_time(any_engine: AsyncEngine) -> None:
+    assert await current_revision(any_engine) == HEAD_REVISION
+    assert await migrate(any_engine) is False
