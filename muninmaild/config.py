@@ -147,7 +147,7 @@ def _account(item: object, index: int, creds: Path | None) -> AccountSettings:
     )
     r.finish()
     if source == "maildir" and account.path is None:
-        raise ConfigError(f"{where}.path", "a maildir account needs path = \"...\"")
+        raise ConfigError(f"{where}.path", 'a maildir account needs path = "..."')
     return account
 
 
@@ -181,7 +181,7 @@ def _processor(table: dict[str, Any]) -> ProcessorSettings:
     out = ProcessorSettings(
         concurrency=r.integer("concurrency", d.concurrency, minimum=1, maximum=256),
         max_attempts=r.integer("max_attempts", d.max_attempts, minimum=1, maximum=100),
-        lease_seconds=r.number("lease_seconds", d.lease_seconds, minimum=5.0),
+        lease_seconds=r.number("lease_seconds", d.lease_seconds, minimum=1.0),
         retry_base_seconds=r.number("retry_base_seconds", d.retry_base_seconds, minimum=0.0),
         retry_max_seconds=r.number("retry_max_seconds", d.retry_max_seconds, minimum=0.0),
         poll_interval=r.number("poll_interval", d.poll_interval, minimum=0.05),
@@ -215,8 +215,8 @@ def _ai(table: dict[str, Any], creds: Path | None, env: Mapping[str, str]) -> AI
     if out.backend == "cerebras" and out.api_key is None:
         raise ConfigError(
             "ai.api_key_file",
-            "backend \"cerebras\" needs an API key: set api_key_file, the credential "
-            "cerebras.key or CEREBRAS_API_KEY, or use backend = \"rules\"",
+            'backend "cerebras" needs an API key: set api_key_file, the credential '
+            'cerebras.key or CEREBRAS_API_KEY, or use backend = "rules"',
         )
     return out
 

@@ -103,10 +103,11 @@ async def _serve(
             settings = _reload(parts, settings, redact, reload_settings)
             notifier.reloaded(await _status(parts))
         notifier.stopping()
-        log.info("stopping: draining in-flight work for up to %.0f s", settings.daemon.drain_timeout)
+        drain = settings.daemon.drain_timeout
+        log.info("stopping: draining in-flight work for up to %.0f s", drain)
         for fetcher in parts.fetchers:
             fetcher.stop()
-        parts.processor.stop(settings.daemon.drain_timeout)
+        parts.processor.stop(drain)
         await asyncio.wait(loops)
         for task in beats:
             task.cancel()

@@ -28,8 +28,8 @@ def journal_stream(env: Mapping[str, str] | None = None) -> bool:
 
 class _Formatter(logging.Formatter):
     def __init__(self, redact: Redactor, journal: bool) -> None:
-        fmt = "%(name)s: %(message)s" if journal else "%(asctime)s %(levelname)s %(name)s: %(message)s"
-        super().__init__(fmt)
+        plain = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+        super().__init__("%(name)s: %(message)s" if journal else plain)
         self._redact = redact
         self._journal = journal
 
@@ -61,5 +61,7 @@ def set_level(level: str) -> None:
     logging.getLogger().setLevel(LEVELS.get(level, logging.INFO))
     # Client libraries log request details at INFO; keep them out unless debugging.
     quiet = logging.DEBUG if level == "debug" else logging.WARNING
-    for name in ("httpx", "httpcore", "aioimaplib", "alembic", "sqlalchemy"):
+    for name in ("httpx", "httpcore", "aioimaplib"):
         logging.getLogger(name).setLevel(quiet)
+    for name in ("alembic", "sqlalchemy", "aiosqlite", "asyncio"):
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -44,7 +44,7 @@ def make_source(account: AccountSettings, index: int) -> MailSource:
         )
     raise ConfigError(
         f"accounts[{index}].source",
-        "IMAP accounts are not supported by this version yet; use source = \"maildir\"",
+        'IMAP accounts are not supported by this version yet; use source = "maildir"',
     )
 
 

@@ -12,6 +12,7 @@ the rest are released to the queue without using up an attempt.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import random
@@ -143,10 +144,8 @@ class Processor:
 
     async def _idle(self, seconds: float) -> None:
         self._wake.clear()
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), seconds)
-        except TimeoutError:
-            pass
 
     async def _handle(self, msg: ClaimedMessage) -> None:
         """One message, one error barrier."""
@@ -237,4 +236,3 @@ class Processor:
         if time.monotonic() >= self._hold_until:
             log.error("processing held for %.0f s: %s", seconds, reason)
         self._hold_until = time.monotonic() + seconds
-

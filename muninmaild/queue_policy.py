@@ -30,7 +30,7 @@ def retry_delay(attempt: int, base_s: float, cap_s: float, rand: Callable[[], fl
     The jitter (x0.5 to x1.5) keeps many messages that failed together from returning together.
     With the defaults (240 s, 5 attempts) the retries spread over about an hour.
     """
-    raw = base_s * 2 ** max(0, attempt - 1)
+    raw: float = base_s * 2 ** max(0, attempt - 1)
     return min(cap_s, raw * (0.5 + rand()))
 
 
@@ -43,7 +43,8 @@ def decide(
     message = describe(error)
     if isinstance(error, ModelRateLimited):
         wait = max(1.0, error.retry_after_s)
-        return Outcome("snooze", wait, f"rate limited by the model service, retrying in {wait:.0f} s")
+        note = f"rate limited by the model service, retrying in {wait:.0f} s"
+        return Outcome("snooze", wait, note)
     if isinstance(error, ModelAuthError):
         return Outcome("snooze", AUTH_HOLD_S, message)
     if isinstance(error, ModelRequestRejected):

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from muninmaild.mail.message import ParsedMail
 from muninmaild.records import NewMessage
 
 
-def mail(subject: str = "Hello", body: str = "Please send the report.", **kw: object) -> ParsedMail:
+def mail(subject: str = "Hello", body: str = "Please send the report.", **kw: Any) -> ParsedMail:
     values: dict[str, object] = {
         "message_id": None,
         "subject": subject,
@@ -23,9 +24,7 @@ def mail(subject: str = "Hello", body: str = "Please send the report.", **kw: ob
     return ParsedMail(**values)  # type: ignore[arg-type]
 
 
-def new_message(
-    uid: int, account: str = "work", mailbox: str = "INBOX", **kw: object
-) -> NewMessage:
+def new_message(uid: int, account: str = "work", mailbox: str = "INBOX", **kw: Any) -> NewMessage:
     message_id = kw.pop("message_id", f"<{account}.{mailbox}.{uid}@example.com>")
     skip = kw.pop("skip_reason", None)
     return NewMessage(
@@ -34,5 +33,5 @@ def new_message(
         uidvalidity=1,
         uid=uid,
         mail=mail(subject=f"Message {uid}", message_id=message_id, **kw),
-        skip_reason=skip,  # type: ignore[arg-type]
+        skip_reason=skip,
     )

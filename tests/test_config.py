@@ -8,10 +8,10 @@ import pytest
 
 from muninmaild import config, config_show
 from muninmaild.errors import ConfigError
-from muninmaild.settings import Secret
+from muninmaild.settings import Secret, Settings
 
 
-def load(tmp_path: Path, text: str, **env: str) -> config.Settings:
+def load(tmp_path: Path, text: str, **env: str) -> Settings:
     path = tmp_path / "muninmaild.toml"
     path.write_text(text)
     return config.load(path, env)
@@ -131,9 +131,7 @@ def test_systemd_credentials_supply_secrets(tmp_path: Path) -> None:
     creds.mkdir()
     (creds / "work.password").write_text("from-credential")
     (creds / "cerebras.key").write_text("csk-credential")
-    settings = load(
-        tmp_path, "[[accounts]]\nname = 'work'\n", CREDENTIALS_DIRECTORY=str(creds)
-    )
+    settings = load(tmp_path, "[[accounts]]\nname = 'work'\n", CREDENTIALS_DIRECTORY=str(creds))
     assert settings.accounts[0].password == Secret("from-credential")
     assert settings.ai.api_key == Secret("csk-credential")
 

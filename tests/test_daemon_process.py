@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import signal
 import sqlite3
 import subprocess
@@ -42,7 +43,7 @@ def test_ready_watchdog_and_clean_stop(tmp_path: Path, notify: NotifyReceiver) -
         time.sleep(1.2)
         pings = notify.times_of("WATCHDOG=1")
         assert len(pings) >= 4
-        assert max(b - a for a, b in zip(pings, pings[1:], strict=False)) < 0.4
+        assert max(b - a for a, b in itertools.pairwise(pings)) < 0.4
         ready_status = next(m for m in notify.lines() if m.startswith("STATUS="))
         assert "pending" in ready_status and "completed" in ready_status
     finally:

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from muninmaild.mail import html as html_module
 from muninmaild.mail.html import html_to_text
 
 
@@ -91,10 +92,19 @@ def test_whitespace_is_collapsed_with_at_most_one_blank_line(html: str, expected
         ("<!DOCTYPE html><html><body>doc</body></html>", "doc"),
         ("<p>ok</p><![CDATA[data]]>", "ok"),
         ("<<<>>>", "<<<>>>"),
+        ("<![0 never closed", "<![0 never closed"),
     ],
 )
 def test_malformed_html_still_gives_its_text(html: str, expected: str) -> None:
     assert html_to_text(html) == expected
+
+
+def test_parser_failure_falls_back_to_stripping_tags(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(source: str) -> str:
+        raise RuntimeError("parser broke")
+
+    monkeypatch.setattr(html_module, "_run_parser", broken)
+    assert html_to_text("<style>p{}</style><p>a &amp; b</p>\n\n\n<p>c</p>") == "a & b c"
 
 
 def test_newsletter_layout_reads_top_to_bottom() -> None:

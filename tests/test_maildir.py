@@ -77,9 +77,7 @@ async def test_missing_maildir_is_a_fetch_error(tmp_path: Path, repo: Repository
         await source(tmp_path / "nope").sync(repo)
 
 
-async def test_fetch_loop_records_failure_and_keeps_going(
-    tmp_path: Path, repo: Repository
-) -> None:
+async def test_fetch_loop_records_failure_and_keeps_going(tmp_path: Path, repo: Repository) -> None:
     woken: list[bool] = []
 
     async def not_paused() -> bool:

@@ -183,9 +183,7 @@ async def test_renewal_keeps_the_lease_during_a_long_call(repo: Repository) -> N
     assert proc.stats.completed == 1
 
 
-async def test_lost_lease_abandons_the_answer(
-    repo: Repository, sqlite_engine: AsyncEngine
-) -> None:
+async def test_lost_lease_abandons_the_answer(repo: Repository, sqlite_engine: AsyncEngine) -> None:
     await repo.add_messages([new_message(1)])
     proc = make(repo, ScriptedBackend(0.6), lease_seconds=0.3)
     task = asyncio.create_task(proc.run())

@@ -119,9 +119,7 @@ async def test_complete_writes_results_once_in_the_same_transaction(
     assert row.summary == ANSWER.summary and row.todos[0] == ("Send the report", "high", None)
 
 
-async def test_worker_that_lost_its_lease_cannot_complete(
-    queue: Repository, clock: Clock
-) -> None:
+async def test_worker_that_lost_its_lease_cannot_complete(queue: Repository, clock: Clock) -> None:
     await queue.add_messages([new_message(1)])
     slow = await queue.claim("slow#1", 60)
     assert slow is not None
@@ -191,9 +189,7 @@ async def test_pause_is_stored(queue: Repository) -> None:
     assert await queue.paused() == {"fetcher": False, "processor": False}
 
 
-async def test_prune_drops_old_results_but_keeps_the_row(
-    queue: Repository, clock: Clock
-) -> None:
+async def test_prune_drops_old_results_but_keeps_the_row(queue: Repository, clock: Clock) -> None:
     await queue.add_messages([new_message(1)])
     held = await queue.claim("w#1", 60)
     assert held is not None

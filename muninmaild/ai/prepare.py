@@ -1,4 +1,4 @@
-"""Turn a claimed row into what the model sees: trimmed body, headers that matter, no attachments."""
+"""Turn a claimed row into what the model sees: trimmed body, telling headers, no attachments."""
 
 from __future__ import annotations
 

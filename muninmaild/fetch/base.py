@@ -34,8 +34,8 @@ class MailSource(Protocol):
         """Queue everything new now; returns how many messages were queued."""
         ...
 
-    async def wait_for_mail(self, timeout: float) -> None:
-        """Return when new mail may have arrived, or after `timeout` seconds."""
+    async def wait_for_mail(self, max_wait_s: float) -> None:
+        """Return when new mail may have arrived, or after `max_wait_s` seconds."""
         ...
 
     async def close(self) -> None: ...

@@ -122,7 +122,7 @@ class FetchLoop:
         if self.status.state == "auth_failed":
             return AUTH_BACKOFF_S * (0.8 + 0.4 * random.random())
         if self.status.state == "backoff":
-            raw = min(BACKOFF_CAP_S, 2.0 * 2 ** (self._failures - 1))
+            raw: float = min(BACKOFF_CAP_S, 2.0 * 2 ** (self._failures - 1))
             return raw * (0.5 + random.random())
         return self._poll
 

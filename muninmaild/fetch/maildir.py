@@ -89,8 +89,8 @@ class MaildirSource:
             skip_reason=skip,
         )
 
-    async def wait_for_mail(self, timeout: float) -> None:
-        await asyncio.sleep(timeout)
+    async def wait_for_mail(self, max_wait_s: float) -> None:
+        await asyncio.sleep(max_wait_s)
 
     async def close(self) -> None:
         return None

@@ -162,9 +162,7 @@ class TokenUsageRow(Base):
     __table_args__ = (Index("ix_token_usage_email_id", "email_id"),)
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
-    email_id: Mapped[int | None] = mapped_column(
-        Id, ForeignKey("emails.id", ondelete="SET NULL")
-    )
+    email_id: Mapped[int | None] = mapped_column(Id, ForeignKey("emails.id", ondelete="SET NULL"))
     model: Mapped[str] = mapped_column(String(128))
     tokens_in: Mapped[int] = mapped_column(Integer)
     tokens_out: Mapped[int] = mapped_column(Integer)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, delete, func, select, text, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -91,7 +91,7 @@ class Repository:
                 if inserted.rowcount == 1:
                     added += 1
                     if msg.mail.message_id and first is None:
-                        known[msg.mail.message_id] = int(inserted.inserted_primary_key[0])
+                        known[msg.mail.message_id] = _inserted_id(inserted)
             if advance:
                 await self._save_sync_state(conn, advance, now)
             return added
@@ -126,7 +126,7 @@ class Repository:
         self, conn: AsyncConnection, adv: SyncAdvance, now: datetime
     ) -> None:
         key = {"account": adv.account, "mailbox": adv.mailbox}
-        values = {"uidvalidity": adv.uidvalidity, "highest_uid": adv.highest_uid}
+        values: dict[str, Any] = {"uidvalidity": adv.uidvalidity, "highest_uid": adv.highest_uid}
         values |= {"last_fetch_at": now, "updated_at": now, "last_error": None}
         changed = await conn.execute(
             update(MailboxState)
@@ -346,6 +346,10 @@ _RESULT_COLUMNS = (
 )
 
 
+def _inserted_id(result: Any) -> int:
+    return int(result.inserted_primary_key[0])
+
+
 def _fence(email_id: int, token: str) -> Any:
     return update(Email).where(Email.id == email_id, Email.claimed_by == token, _PROCESSING)
 
@@ -393,7 +397,7 @@ def _email_values(msg: NewMessage, now: datetime) -> dict[str, Any]:
     return values
 
 
-def _claimed(row: Row[Any], token: str) -> ClaimedMessage:
+def _claimed(row: Any, token: str) -> ClaimedMessage:
     attachments = json.loads(row.attachments or "[]")
     return ClaimedMessage(
         id=row.id,
@@ -418,13 +422,13 @@ async def _replace_results(
     for table in (Result, EmailFlag, TodoRow):
         await conn.execute(delete(table).where(table.email_id == email_id))
     await conn.execute(
-        Result.__table__.insert().values(
+        insert(Result).values(
             email_id=email_id, summary=analysis.summary, model=model, created_at=now
         )
     )
     if analysis.flags:
         await conn.execute(
-            EmailFlag.__table__.insert(), [{"email_id": email_id, "flag": f} for f in analysis.flags]
+            insert(EmailFlag), [{"email_id": email_id, "flag": f} for f in analysis.flags]
         )
     if analysis.todos:
         rows = [
@@ -432,7 +436,7 @@ async def _replace_results(
             | {"due_date": t.due, "done": False, "created_at": now}
             for i, t in enumerate(analysis.todos)
         ]
-        await conn.execute(TodoRow.__table__.insert(), rows)
+        await conn.execute(insert(TodoRow), rows)
 
 
 async def _insert_usage(
@@ -441,7 +445,7 @@ async def _insert_usage(
     if not (usage.tokens_in or usage.tokens_out):
         return
     await conn.execute(
-        TokenUsageRow.__table__.insert().values(
+        insert(TokenUsageRow).values(
             email_id=email_id,
             model=model,
             tokens_in=usage.tokens_in,
@@ -478,7 +482,7 @@ def _iso(value: date | None) -> str | None:
 
 
 def _result_row(
-    row: Row[Any], flags: dict[int, list[str]], todos: dict[int, list[tuple[str, str, str | None]]]
+    row: Any, flags: dict[int, list[str]], todos: dict[int, list[tuple[str, str, str | None]]]
 ) -> ResultRow:
     return ResultRow(
         id=row.id,

@@ -1,0 +1,97 @@
+"""A daemon killed with SIGKILL mid-message: the message is taken over after its lease and
+completed once, through the real cerebras-cloud-sdk against our own model server."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.daemon_proc import clean_env, start, stop, write_config
+from tests.fakes.model_server import FakeModelServer
+from tests.fakes.notify import NotifyReceiver
+
+MESSAGE = (
+    "From: Ann <ann@example.com>\nTo: robin@example.com\nSubject: Report {n}\n"
+    "Message-ID: <report-{n}@example.com>\n\nPlease send the report {n} by Friday.\n"
+)
+LEASE = 4
+
+
+@pytest.fixture
+def model() -> Iterator[FakeModelServer]:
+    with FakeModelServer(latency=1.5) as server:
+        yield server
+
+
+def make_maildir(root: Path, count: int) -> Path:
+    (root / "new").mkdir(parents=True)
+    for n in range(1, count + 1):
+        (root / "new" / f"{1000 + n}.m{n}.host").write_text(MESSAGE.format(n=n))
+    return root
+
+
+def query(db: Path, sql: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(sql).fetchall()
+
+
+@pytest.mark.slow
+def test_sigkilled_message_is_completed_once_after_its_lease(
+    tmp_path: Path, model: FakeModelServer
+) -> None:
+    maildir = make_maildir(tmp_path / "mail", 3)
+    extra = f"""
+[processor]
+concurrency = 1
+lease_seconds = {LEASE}
+poll_interval = 0.2
+
+[ai]
+backend = "cerebras"
+base_url = "{model.base_url}"
+timeout = 3
+"""
+    config = write_config(tmp_path / "m.toml", tmp_path, maildir=maildir, extra=extra)
+    env = clean_env(CEREBRAS_API_KEY="csk-test-key")
+    db = tmp_path / "muninmail.db"
+
+    first = start(config, env=env)
+    deadline = time.monotonic() + 20
+    while model.requests < 1 and time.monotonic() < deadline and first.poll() is None:
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)
+    _, err = first.communicate(timeout=10)
+    assert model.requests == 1, f"the first model request never arrived: {err}"
+    [(status, claimed_by)] = query(
+        db, "SELECT processing_status, claimed_by FROM emails WHERE id = 1"
+    )
+    assert status == "processing" and claimed_by
+
+    notify = NotifyReceiver(tmp_path / "notify.sock")
+    second = start(config, env=env | {"NOTIFY_SOCKET": str(notify.path)})
+    try:
+        assert notify.wait_for("READY=1")
+        deadline = time.monotonic() + LEASE + 20
+        while time.monotonic() < deadline:
+            done = query(db, "SELECT COUNT(*) FROM emails WHERE processing_status = 'completed'")
+            if done == [(3,)]:
+                break
+            time.sleep(0.2)
+    finally:
+        code, _, err = stop(second)
+        notify.close()
+    assert code == 0, err
+    assert query(db, "SELECT id, processing_status, attempts FROM emails ORDER BY id") == [
+        (1, "completed", 2),
+        (2, "completed", 1),
+        (3, "completed", 1),
+    ]
+    assert query(db, "SELECT COUNT(*), COUNT(DISTINCT email_id) FROM results") == [(3, 3)]
+    todos = query(db, "SELECT email_id, COUNT(*) FROM todos GROUP BY email_id ORDER BY email_id")
+    assert todos == [(1, 1), (2, 1), (3, 1)]
+    assert "csk-test-key" not in err
