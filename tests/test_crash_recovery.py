@@ -95,3 +95,41 @@ timeout = 3
     todos = query(db, "SELECT email_id, COUNT(*) FROM todos GROUP BY email_id ORDER BY email_id")
     assert todos == [(1, 1), (2, 1), (3, 1)]
     assert "csk-test-key" not in err
+
+
+@pytest.mark.slow
+def test_sigterm_releases_in_flight_work_after_the_drain_timeout(
+    tmp_path: Path, model: FakeModelServer
+) -> None:
+    model.set_latency(30)
+    maildir = make_maildir(tmp_path / "mail", 1)
+    extra = f"""
+[processor]
+concurrency = 1
+
+[ai]
+backend = "cerebras"
+base_url = "{model.base_url}"
+timeout = 60
+"""
+    config = write_config(tmp_path / "m.toml", tmp_path, maildir=maildir, extra=extra)
+    config.write_text(config.read_text().replace("drain_timeout = 5", "drain_timeout = 0.5"))
+    db = tmp_path / "muninmail.db"
+    notify = NotifyReceiver(tmp_path / "notify.sock")
+    proc = start(config, env=clean_env(CEREBRAS_API_KEY="k", NOTIFY_SOCKET=str(notify.path)))
+    try:
+        deadline = time.monotonic() + 20
+        while model.requests < 1 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        assert model.requests == 1
+        began = time.monotonic()
+        code, _, err = stop(proc)
+        took = time.monotonic() - began
+    finally:
+        notify.close()
+    assert code == 0, err
+    assert took < 5
+    assert "STOPPING=1" in notify.lines()
+    assert query(db, "SELECT processing_status, attempts, claimed_by FROM emails") == [
+        ("pending", 0, None)
+    ]
