@@ -1,0 +1,100 @@
+"""What the model is given, and what `--once` prints."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import UTC, datetime
+
+from muninmaild.ai.prepare import model_input
+from muninmaild.fetch.loop import FetchStatus
+from muninmaild.processor import ProcessorStats
+from muninmaild.records import ClaimedMessage, QueueCounts, ResultRow
+from muninmaild.report import render
+
+
+def claimed(body: str, **kw: object) -> ClaimedMessage:
+    values: dict[str, object] = {
+        "id": 7,
+        "token": "t#1",
+        "attempts": 1,
+        "account": "work",
+        "subject": "Quarterly numbers",
+        "from_addr": "Ann <ann@example.com>",
+        "to_addrs": "robin@example.com",
+        "sent_at": datetime(2026, 11, 27, 9, 30, tzinfo=UTC),
+        "body_text": body,
+    }
+    return ClaimedMessage(**(values | kw))  # type: ignore[arg-type]
+
+
+def test_model_input_trims_quotes_and_signature_and_caps_the_body() -> None:
+    body = (
+        "Could you check the numbers by Friday?\n\n"
+        "On Tue, 24 Nov 2026, Robin wrote:\n> old text\n> more old text\n"
+        "-- \nAnn, Finance\n"
+    ) + "filler " * 10
+    item = model_input(claimed(body), 200)
+    assert item.body.startswith("Could you check the numbers by Friday?")
+    assert "old text" not in item.body
+    assert "Finance" not in item.body
+    assert item.date == "Fri, 27 Nov 2026 09:30:00 +0000"
+
+
+def test_model_input_keeps_attachment_names_only_and_telling_headers() -> None:
+    msg = claimed(
+        "See the attached report.",
+        attachment_names=("q3.pdf",),
+        headers={"list-unsubscribe": "<mailto:x@example.com>", "x-mailer": "whatever"},
+    )
+    item = model_input(msg, 1000)
+    assert item.attachment_names == ("q3.pdf",)
+    assert dict(item.headers) == {"list-unsubscribe": "<mailto:x@example.com>"}
+
+
+def test_long_body_is_capped_at_max_input_chars() -> None:
+    item = model_input(claimed("word " * 10_000), 500)
+    assert len(item.body) <= 500
+
+
+def test_report_lists_results_and_totals() -> None:
+    rows = [
+        ResultRow(
+            1,
+            "Invoice",
+            "a@example.com",
+            "completed",
+            "Pay it.",
+            ("urgent",),
+            (("Pay the invoice", "high", "2026-12-03"),),
+            None,
+            None,
+        ),
+        ResultRow(
+            2,
+            "Broken",
+            "b@example.com",
+            "failed",
+            None,
+            (),
+            (),
+            "gave up after 5 attempts: the model's answer is not JSON",
+            None,
+        ),
+    ]
+    stats = ProcessorStats(completed=1, failed=1)
+    text = render(rows, stats, QueueCounts(completed=1, failed=1), [FetchStatus("demo", queued=2)])
+    assert "demo: 2 new message(s) queued" in text
+    assert "todo [high] due 2026-12-03: Pay the invoice" in text
+    assert "status: failed (gave up after 5 attempts" in text
+    assert "processed 2: 1 completed, 0 to retry, 1 failed" in text
+
+
+def test_importing_the_client_does_not_load_the_daemon_or_sqlalchemy() -> None:
+    code = (
+        "import sys, muninctl.cli; "
+        "bad = [m for m in sys.modules if m.startswith(('sqlalchemy', 'muninmaild'))]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout
