@@ -8,11 +8,10 @@ run on SQLite and PostgreSQL; only the insert-or-ignore construct is chosen per 
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, text, update
@@ -29,6 +28,7 @@ from muninmaild.records import (
     ResultRow,
     SyncState,
 )
+from muninmaild.store import rows
 from muninmaild.store.models import (
     CLAIMABLE,
     Email,
@@ -83,10 +83,10 @@ class Repository:
             known = await self._first_by_message_id(conn, batch)
             added = 0
             for msg in batch:
-                row = _email_values(msg, now)
+                row = rows.email_values(msg, now)
                 first = known.get(msg.mail.message_id or "")
                 if first is not None and row["processing_status"] == "pending":
-                    row |= _completed_values(f"same Message-ID as message {first}", now)
+                    row |= rows.completed_values(f"same Message-ID as message {first}", now)
                 inserted = await conn.execute(self._insert_ignore(Email, row))
                 if inserted.rowcount == 1:
                     added += 1
@@ -170,7 +170,7 @@ class Repository:
         )
         async with self._tx() as conn:
             row = (await conn.execute(stmt)).first()
-        return _claimed(row, token) if row else None
+        return rows.claimed(row, token) if row else None
 
     async def renew(self, email_id: int, token: str, lease_s: float) -> bool:
         now = self._clock()
@@ -184,7 +184,7 @@ class Repository:
         now = self._clock()
         async with self._tx() as conn:
             done = await conn.execute(
-                _fence(email_id, token).values(**_completed_values(None, now), last_error=None)
+                _fence(email_id, token).values(**rows.completed_values(None, now), last_error=None)
             )
             if done.rowcount != 1:
                 return False
@@ -194,7 +194,7 @@ class Repository:
 
     async def retry(self, email_id: int, token: str, error: str, delay_s: float) -> bool:
         now = self._clock()
-        values = _released(now + timedelta(seconds=delay_s)) | {"last_error": error}
+        values = rows.released(now + timedelta(seconds=delay_s)) | {"last_error": error}
         return await self._fenced(email_id, token, values)
 
     async def fail(self, email_id: int, token: str, error: str) -> bool:
@@ -204,12 +204,12 @@ class Repository:
     async def snooze(self, email_id: int, token: str, delay_s: float, note: str) -> bool:
         """Back to the queue later without using up an attempt (rate limits, auth trouble)."""
         now = self._clock()
-        values = _released(now + timedelta(seconds=delay_s)) | {"last_error": note}
+        values = rows.released(now + timedelta(seconds=delay_s)) | {"last_error": note}
         return await self._fenced(email_id, token, values | {"attempts": Email.attempts - 1})
 
     async def release(self, email_id: int, token: str) -> bool:
         """Give the row back at once without using up an attempt (shutdown)."""
-        values = _released(self._clock()) | {"attempts": Email.attempts - 1}
+        values = rows.released(self._clock()) | {"attempts": Email.attempts - 1}
         return await self._fenced(email_id, token, values)
 
     async def _fenced(self, email_id: int, token: str, values: dict[str, Any]) -> bool:
@@ -300,7 +300,7 @@ class Repository:
             ).all()
             flags = await _flags_by_email(conn, ids)
             todos = await _todos_by_email(conn, ids)
-        return [_result_row(r, flags, todos) for r in emails]
+        return [rows.result_row(r, flags, todos) for r in emails]
 
     async def prune(self, retention_days: int) -> int:
         """Drop results and bodies of messages completed before the retention window.
@@ -352,67 +352,6 @@ def _inserted_id(result: Any) -> int:
 
 def _fence(email_id: int, token: str) -> Any:
     return update(Email).where(Email.id == email_id, Email.claimed_by == token, _PROCESSING)
-
-
-def _released(at: datetime) -> dict[str, Any]:
-    return {"processing_status": "pending", "claimed_by": None, "next_attempt_at": at}
-
-
-def _completed_values(skip_reason: str | None, now: datetime) -> dict[str, Any]:
-    values: dict[str, Any] = {"processing_status": "completed", "completed_at": now}
-    values |= {"claimed_by": None, "updated_at": now}
-    if skip_reason:
-        values["skip_reason"] = skip_reason
-    return values
-
-
-def _email_values(msg: NewMessage, now: datetime) -> dict[str, Any]:
-    mail = msg.mail
-    values: dict[str, Any] = {
-        "account": msg.account,
-        "mailbox": msg.mailbox,
-        "uidvalidity": msg.uidvalidity,
-        "uid": msg.uid,
-        "source_key": msg.source_key,
-        "message_id": mail.message_id,
-        "subject": mail.subject,
-        "from_addr": mail.from_addr,
-        "to_addrs": mail.to_addrs,
-        "cc_addrs": mail.cc_addrs,
-        "sent_at": mail.date,
-        "size": mail.size,
-        "headers": json.dumps(mail.headers, ensure_ascii=False),
-        "body_text": mail.body_text,
-        "attachments": json.dumps([[a.filename, a.content_type, a.size] for a in mail.attachments]),
-        "defects": json.dumps(list(mail.defects), ensure_ascii=False),
-        "has_calendar": mail.has_calendar,
-        "processing_status": "pending",
-        "attempts": 0,
-        "next_attempt_at": now,
-        "created_at": now,
-        "updated_at": now,
-    }
-    if msg.skip_reason:
-        values |= _completed_values(msg.skip_reason, now)
-    return values
-
-
-def _claimed(row: Any, token: str) -> ClaimedMessage:
-    attachments = json.loads(row.attachments or "[]")
-    return ClaimedMessage(
-        id=row.id,
-        token=token,
-        attempts=row.attempts,
-        account=row.account,
-        subject=row.subject,
-        from_addr=row.from_addr,
-        to_addrs=row.to_addrs,
-        sent_at=row.sent_at,
-        body_text=row.body_text,
-        headers=json.loads(row.headers or "{}"),
-        attachment_names=tuple(a[0] for a in attachments if a and a[0]),
-        has_calendar=bool(row.has_calendar),
-    )
 
 
 async def _replace_results(
@@ -473,25 +412,5 @@ async def _todos_by_email(
         .order_by(TodoRow.email_id, TodoRow.position)
     )
     for email_id, task, priority, due in (await conn.execute(stmt)).all():
-        out.setdefault(email_id, []).append((task, priority, _iso(due)))
+        out.setdefault(email_id, []).append((task, priority, rows.iso(due)))
     return out
-
-
-def _iso(value: date | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-def _result_row(
-    row: Any, flags: dict[int, list[str]], todos: dict[int, list[tuple[str, str, str | None]]]
-) -> ResultRow:
-    return ResultRow(
-        id=row.id,
-        subject=row.subject,
-        from_addr=row.from_addr,
-        processing_status=row.processing_status,
-        summary=row.summary,
-        flags=tuple(flags.get(row.id, ())),
-        todos=tuple(todos.get(row.id, ())),
-        last_error=row.last_error,
-        skip_reason=row.skip_reason,
-    )
