@@ -821,3 +821,10 @@ def test_wrapped_bullet_item_is_one_task_and_its_explanation_is_not() -> None:
         "Remember to send the rota to the team by 1 December.",
     ]
     assert "The main open point is their price." in [s.text for s in found if not s.bullet]
+
+
+def test_weekday_followed_by_its_date_resolves_to_the_date() -> None:
+    ref = date(2026, 11, 25)
+    assert first_date("by Friday 4 December", ref) == date(2026, 12, 4)
+    assert first_date("d'ici le vendredi 4 décembre", ref) == date(2026, 12, 4)
+    assert first_date("by Friday", ref) == date(2026, 11, 27)

@@ -250,7 +250,10 @@ def _soon(due: date | None, reference: date) -> bool:
 
 
 def _meeting_request(msg: Message, todos: Sequence[Todo]) -> bool:
-    return msg.has_calendar or any(proposes_meeting(t) for t in msg.texts)
+    # A newsletter's "join our webinar on Tuesday" is not a request to meet the reader.
+    if msg.has_calendar:
+        return True
+    return not is_bulk(msg.headers) and any(proposes_meeting(t) for t in msg.texts)
 
 
 def proposes_meeting(text: str) -> bool:

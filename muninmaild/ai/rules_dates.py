@@ -114,7 +114,24 @@ def find_dates(text: str, ref: date) -> list[tuple[int, date]]:
             continue
         if day is not None:
             found.append((m.start(), day))
-    return found
+    return _prefer_explicit(found)
+
+
+_WEEKDAY_GAP = 12  # "Friday, 4 December": a weekday and its explicit date are this close
+
+
+def _prefer_explicit(found: list[tuple[int, date]]) -> list[tuple[int, date]]:
+    """Drop a weekday resolved on its own when an explicit date follows it at once.
+
+    "by Friday 4 December" names one day; the explicit date wins over the next Friday.
+    """
+    out: list[tuple[int, date]] = []
+    for i, (pos, day) in enumerate(found):
+        nxt = found[i + 1] if i + 1 < len(found) else None
+        if nxt and nxt[0] - pos <= _WEEKDAY_GAP and nxt[1] != day:
+            continue
+        out.append((pos, day))
+    return out
 
 
 def first_date(text: str, ref: date) -> date | None:
