@@ -33,6 +33,8 @@ from muninmaild.settings import (
 DEFAULT_PATH = Path("/etc/muninmail/muninmaild.toml")
 SECTIONS = ("daemon", "database", "accounts", "processor", "ai")
 LOG_LEVELS = ("debug", "info", "warning", "error")
+# LoadCredential=muninmail:/etc/muninmail/credentials names each file's credential muninmail_<file>.
+CREDENTIAL_PREFIX = "muninmail_"
 
 
 def load(path: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
@@ -88,6 +90,10 @@ def _daemon(table: dict[str, Any]) -> DaemonSettings:
         socket_group=r.string("socket_group", d.socket_group),
         log_level=r.choice("log_level", d.log_level, LOG_LEVELS),
         drain_timeout=r.number("drain_timeout", d.drain_timeout, minimum=0.0),
+        control_max_connections=r.integer(
+            "control_max_connections", d.control_max_connections, minimum=1, maximum=4096
+        ),
+        control_idle_timeout=r.number("control_idle_timeout", d.control_idle_timeout, minimum=0.1),
     )
     r.finish()
     return out
@@ -251,8 +257,9 @@ def _secret(r: TableReader, key: str, creds: Path | None, cred_name: str) -> Sec
         return Secret(inline)
     if file_path:
         return Secret(_read_secret_file(file_path, r.where(file_key)))
-    if creds and (creds / cred_name).is_file():
-        return Secret(_read_secret_file(creds / cred_name, f"credential {cred_name}"))
+    for name in (cred_name, f"{CREDENTIAL_PREFIX}{cred_name}"):
+        if creds and (creds / name).is_file():
+            return Secret(_read_secret_file(creds / name, f"credential {name}"))
     return None
 
 

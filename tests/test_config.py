@@ -175,3 +175,11 @@ def test_secret_never_prints_itself() -> None:
     secret = Secret("top")
     assert "top" not in f"{secret} {secret!r}"
     assert secret.reveal() == "top"
+
+
+def test_credentials_loaded_from_a_folder_carry_the_unit_prefix(tmp_path: Path) -> None:
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "muninmail_cerebras.key").write_text("csk-from-folder")
+    settings = load(tmp_path, "", CREDENTIALS_DIRECTORY=str(creds))
+    assert settings.ai.api_key == Secret("csk-from-folder")
