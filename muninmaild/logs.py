@@ -1,4 +1,4 @@
-"""Logging to stderr: `<N>` priority prefixes under journald, secrets scrubbed everywhere."""
+"""Logging: stderr, or journald's native protocol under journald; secrets scrubbed everywhere."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import logging
 import os
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 
+from muninmaild.journal import JOURNAL_SOCKET, JournalHandler, journal_available
 from muninmaild.redact import Redactor
 
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
@@ -26,9 +28,11 @@ def journal_stream(env: Mapping[str, str] | None = None) -> bool:
     return (st.st_dev, st.st_ino) == (dev, inode)
 
 
+_PLAIN = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
 class _Formatter(logging.Formatter):
-    def __init__(self, redact: Redactor, journal: bool) -> None:
-        plain = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    def __init__(self, redact: Redactor, journal: bool, plain: str = _PLAIN) -> None:
         super().__init__("%(name)s: %(message)s" if journal else plain)
         self._redact = redact
         self._journal = journal
@@ -38,21 +42,35 @@ class _Formatter(logging.Formatter):
         if not self._journal:
             return text
         # journald stores one entry per line: every line of a traceback needs the prefix.
-        prefix = f"<{_priority(record.levelno)}>"
+        prefix = f"<{priority(record.levelno)}>"
         return "\n".join(prefix + line for line in text.splitlines())
 
 
-def _priority(level: int) -> int:
+def priority(level: int) -> int:
+    """The syslog priority of a logging level."""
     if level >= logging.CRITICAL:
         return 2
     return next((p for lvl, p in sorted(_PRIORITY.items(), reverse=True) if level >= lvl), 7)
 
 
-def setup(level: str, redact: Redactor, journal: bool | None = None) -> None:
+def setup(
+    level: str,
+    redact: Redactor,
+    journal: bool | None = None,
+    journal_socket: Path = JOURNAL_SOCKET,
+) -> None:
+    """stderr, or under journald its native protocol (structured fields), stderr as fallback."""
     journal = journal_stream() if journal is None else journal
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_Formatter(redact, journal))
+    handler: logging.Handler
+    if journal and journal_available(journal_socket):
+        handler = JournalHandler(priority, path=journal_socket)
+        handler.setFormatter(_Formatter(redact, journal=False, plain="%(message)s"))
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_Formatter(redact, journal))
     root = logging.getLogger()
+    for old in root.handlers:
+        old.close()
     root.handlers[:] = [handler]
     set_level(level)
 

@@ -159,14 +159,18 @@ class Processor:
             answer = await self._ask_under_lease(msg)
         except _Aborted:
             await self._repo.release(msg.id, msg.token)
-            log.info("released message %d at shutdown", msg.id)
+            log.info("released message %d at shutdown", msg.id, extra=_fields(msg))
             return
         except Exception as exc:  # the barrier: nothing one message does stops the slot
             await self._on_error(msg, exc)
             return
         if answer is None:
             self.stats.lost += 1
-            log.warning("lease on message %d was lost; another worker owns it now", msg.id)
+            log.warning(
+                "lease on message %d was lost; another worker owns it now",
+                msg.id,
+                extra=_fields(msg),
+            )
             return
         await self._store(msg, answer)
 
@@ -198,16 +202,18 @@ class Processor:
         )
         if done:
             self.stats.completed += 1
-            log.debug("message %d completed", msg.id)
+            log.debug("message %d completed", msg.id, extra=_fields(msg))
         else:
             self.stats.lost += 1
-            log.warning("message %d was taken over before its answer was stored", msg.id)
+            log.warning(
+                "message %d was taken over before its answer was stored", msg.id, extra=_fields(msg)
+            )
 
     async def _on_error(self, msg: ClaimedMessage, exc: Exception) -> None:
         if isinstance(exc, ModelError):
             await self._repo.record_usage(msg.id, self._backend.model, exc.usage)
         else:
-            log.exception("unexpected error on message %d", msg.id)
+            log.exception("unexpected error on message %d", msg.id, extra=_fields(msg))
         outcome = decide(exc, msg.attempts, self.settings.max_attempts, self._backoff)
         reason = self._redact(outcome.message)
         if isinstance(exc, ModelAuthError):
@@ -217,14 +223,20 @@ class Processor:
             await self._repo.snooze(msg.id, msg.token, outcome.delay_s, reason)
         elif outcome.action == "retry":
             self.stats.retried += 1
-            log.warning("message %d: %s; retry in %.0f s", msg.id, reason, outcome.delay_s)
+            log.warning(
+                "message %d: %s; retry in %.0f s",
+                msg.id,
+                reason,
+                outcome.delay_s,
+                extra=_fields(msg),
+            )
             await self._repo.retry(msg.id, msg.token, reason, outcome.delay_s)
         else:
             await self._settle_failure(msg, reason)
 
     async def _settle_failure(self, msg: ClaimedMessage, reason: str) -> None:
         self.stats.failed += 1
-        log.error("message %d failed and is held: %s", msg.id, reason)
+        log.error("message %d failed and is held: %s", msg.id, reason, extra=_fields(msg))
         await self._repo.fail(msg.id, msg.token, reason)
 
     def _backoff(self, attempt: int) -> float:
@@ -236,3 +248,8 @@ class Processor:
         if time.monotonic() >= self._hold_until:
             log.error("processing held for %.0f s: %s", seconds, reason)
         self._hold_until = time.monotonic() + seconds
+
+
+def _fields(msg: ClaimedMessage) -> dict[str, object]:
+    """Structured journal fields (MUNIN_EMAIL_ID=, MUNIN_ACCOUNT=) for one message's lines."""
+    return {"email_id": msg.id, "account": msg.account}

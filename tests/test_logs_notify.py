@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
+import struct
+from pathlib import Path
 
 import pytest
 
 from muninmaild import logs
+from muninmaild.journal import encode_field
 from muninmaild.notify import Notifier, watchdog_interval
 from muninmaild.redact import Redactor
 
@@ -17,14 +21,17 @@ def restore_root_logger() -> object:
     root = logging.getLogger()
     saved = (root.handlers[:], root.level)
     yield None
-    root.handlers[:], _ = saved
+    for handler in root.handlers:
+        if handler not in saved[0]:
+            handler.close()
+    root.handlers[:] = saved[0]
     root.setLevel(saved[1])
 
 
 def test_journal_lines_carry_priority_prefixes_on_every_line(
     capsys: pytest.CaptureFixture[str], restore_root_logger: object
 ) -> None:
-    logs.setup("info", Redactor(), journal=True)
+    logs.setup("info", Redactor(), journal=True, journal_socket=Path("/nonexistent/journal"))
     log = logging.getLogger("muninmaild.test")
     log.warning("careful")
     try:
@@ -87,3 +94,32 @@ def test_notifier_without_socket_is_silent() -> None:
 def test_redactor_masks_longest_secret_first() -> None:
     redact = Redactor(["abcd", "abcdefgh", "x"])
     assert redact("key abcdefgh and abcd and x") == "key ******** and ******** and x"
+
+
+def test_journal_native_protocol_carries_message_fields(
+    tmp_path: Path, restore_root_logger: object
+) -> None:
+    path = tmp_path / "journal.sock"
+    receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    receiver.bind(str(path))
+    receiver.settimeout(2)
+    try:
+        logs.setup("info", Redactor(["sekrit-pass"]), journal=True, journal_socket=path)
+        logging.getLogger("muninmaild.processor").warning(
+            "message %d: login sekrit-pass\nsecond line", 42, extra={"email_id": 42, "account": "w"}
+        )
+        datagram = receiver.recv(65536)
+    finally:
+        receiver.close()
+    assert b"PRIORITY=4\n" in datagram
+    assert b"MUNIN_EMAIL_ID=42\n" in datagram
+    assert b"MUNIN_ACCOUNT=w\n" in datagram
+    assert b"SYSLOG_IDENTIFIER=muninmaild\n" in datagram
+    assert b"sekrit-pass" not in datagram
+    text = b"message 42: login ********\nsecond line"
+    assert b"MESSAGE\n" + struct.pack("<Q", len(text)) + text + b"\n" in datagram
+
+
+def test_journal_field_encoding() -> None:
+    assert encode_field("A", "one line") == b"A=one line\n"
+    assert encode_field("B", "x\ny") == b"B\n" + struct.pack("<Q", 3) + b"x\ny\n"

@@ -101,7 +101,12 @@ class FetchLoop:
         self.status.state, self.status.caught_up = "idle", True
         self.status.last_fetch_at, self.status.last_error = datetime.now(UTC), None
         if added:
-            log.info("%s: queued %d new message(s)", self.source.account, added)
+            log.info(
+                "%s: queued %d new message(s)",
+                self.source.account,
+                added,
+                extra={"account": self.source.account},
+            )
 
     def fetch_now(self) -> None:
         self._wakeup.set()
@@ -116,7 +121,12 @@ class FetchLoop:
         self.status.state = "auth_failed" if auth else "backoff"
         self.status.caught_up = False
         self.status.last_error = self._redact(str(exc) or type(exc).__name__)
-        log.error("%s: fetch failed: %s", self.source.account, self.status.last_error)
+        log.error(
+            "%s: fetch failed: %s",
+            self.source.account,
+            self.status.last_error,
+            extra={"account": self.source.account},
+        )
 
     def _next_wait(self) -> float:
         if self.status.state == "auth_failed":
