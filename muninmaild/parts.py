@@ -36,23 +36,24 @@ def instance_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
-def make_source(account: AccountSettings, index: int) -> MailSource:
+def make_source(account: AccountSettings, index: int, repo: Repository, holder: str) -> MailSource:
     if account.source == "maildir":
         assert account.path is not None  # the config loader insists on it
         return MaildirSource(
             account.name, account.path, account.mailboxes, account.max_message_size
         )
-    raise ConfigError(
-        f"accounts[{index}].source",
-        'IMAP accounts are not supported by this version yet; use source = "maildir"',
-    )
+    if not account.server:
+        raise ConfigError(f"accounts[{index}].server", 'an IMAP account needs server = "..."')
+    from muninmaild.fetch.imap import ImapSource  # aioimaplib loads only when an account needs it
+
+    return ImapSource(account, repo, holder)
 
 
 def build(settings: Settings, engine: AsyncEngine, redact: Redactor, *, once: bool) -> Parts:
-    sources = [make_source(a, i) for i, a in enumerate(settings.accounts)]
     repo = Repository(engine)
-    backend = make_backend(settings.ai)
     me = instance_id()
+    sources = [make_source(a, i, repo, me) for i, a in enumerate(settings.accounts)]
+    backend = make_backend(settings.ai)
     processor = Processor(
         repo, backend, settings.processor, settings.ai, me, once=once, redact=redact
     )

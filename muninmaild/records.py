@@ -34,6 +34,25 @@ class SyncState:
     highest_uid: int = 0
 
 
+MessageKey = tuple[datetime | None, str, str, int]  # date, sender, subject, size
+
+
+@dataclass(frozen=True)
+class KnownMessages:
+    """What a mailbox already holds, to recognise its messages after a UIDVALIDITY change.
+
+    By Message-ID; a message without one by its date, sender, subject and size.
+    """
+
+    message_ids: frozenset[str] = frozenset()
+    keys: frozenset[MessageKey] = frozenset()
+
+    def knows(self, mail: ParsedMail, size: int) -> bool:
+        if mail.message_id:
+            return mail.message_id in self.message_ids
+        return (mail.date, mail.from_addr, mail.subject, size) in self.keys
+
+
 @dataclass(frozen=True)
 class ClaimedMessage:
     """A row this worker holds; `token` fences every later write to it."""
@@ -80,3 +99,80 @@ class ResultRow:
     todos: tuple[tuple[str, str, str | None], ...]  # task, priority, due (ISO) or None
     last_error: str | None
     skip_reason: str | None
+
+
+# -- what the control socket shows: muninctl list, show, todos, status --------------------------
+
+TodoTuple = tuple[str, str, str | None]  # task, priority, due (ISO) or None
+
+
+@dataclass(frozen=True)
+class MessageSummary:
+    """One line of `muninctl list`."""
+
+    id: int
+    account: str
+    mailbox: str
+    subject: str
+    from_addr: str
+    sent_at: datetime | None
+    processing_status: str
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    updated_at: datetime
+    flags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class MessageDetail:
+    """Everything `muninctl show` tells about one message (not its body)."""
+
+    id: int
+    account: str
+    mailbox: str
+    uidvalidity: int
+    uid: int
+    message_id: str | None
+    subject: str
+    from_addr: str
+    to_addrs: str
+    cc_addrs: str
+    sent_at: datetime | None
+    size: int
+    headers: dict[str, str]
+    attachments: tuple[tuple[str | None, str, int], ...]
+    defects: tuple[str, ...]
+    processing_status: str
+    skip_reason: str | None
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+    summary: str | None
+    model: str | None
+    flags: tuple[str, ...]
+    todos: tuple[TodoTuple, ...]
+    tokens_in: int
+    tokens_out: int
+
+
+@dataclass(frozen=True)
+class OpenTodo:
+    email_id: int
+    subject: str
+    from_addr: str
+    task: str
+    priority: str
+    due: str | None
+
+
+@dataclass(frozen=True)
+class LastError:
+    """The most recent error stored on a message, for `status`."""
+
+    email_id: int
+    at: datetime
+    message: str

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -14,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from muninmaild.store.engine import create_engine
 from muninmaild.store.migrate import migrate
 from muninmaild.store.repository import Repository
+from tests.peers.dovecot import Dovecot
+from tests.peers.dovecot import available as dovecot_available
 
 PG_URL = os.environ.get("MUNIN_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI") == "true"
@@ -81,3 +84,27 @@ def any_engine(request: pytest.FixtureRequest) -> AsyncEngine:
 @pytest.fixture
 async def repo(sqlite_engine: AsyncEngine) -> Repository:
     return Repository(sqlite_engine)
+
+
+# -- Dovecot (tests/peers/dovecot.py) -------------------------------------------------------------
+
+
+@pytest.fixture
+def dovecot_factory() -> Iterator[Callable[..., Dovecot]]:
+    """Starts Dovecots with options (`idle=False`, `users=...`); all are removed afterwards."""
+    if not dovecot_available():
+        peer_missing("Dovecot (dovecot-imapd, run as root)")
+    started: list[Dovecot] = []
+
+    def start(**options: Any) -> Dovecot:
+        started.append(Dovecot(**options))
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.remove()
+
+
+@pytest.fixture
+def dovecot(dovecot_factory: Callable[..., Dovecot]) -> Dovecot:
+    return dovecot_factory()

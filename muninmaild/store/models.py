@@ -121,6 +121,21 @@ class MailboxState(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class FetchLease(Base):
+    """Which instance fetches a mailbox: one holder per (account, mailbox) until `expires_at`.
+
+    Several daemons may share the database; the holder renews its lease while it fetches and
+    waits for mail, and another instance takes the mailbox over once the lease has run out.
+    """
+
+    __tablename__ = "fetch_leases"
+
+    account: Mapped[str] = mapped_column(String(64), primary_key=True)
+    mailbox: Mapped[str] = mapped_column(String(255), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class Result(Base):
     __tablename__ = "results"
 

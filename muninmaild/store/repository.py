@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import and_, case, delete, func, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -23,7 +23,12 @@ from muninmaild.errors import TokenUsage
 from muninmaild.records import (
     STATUSES,
     ClaimedMessage,
+    KnownMessages,
+    LastError,
+    MessageDetail,
+    MessageSummary,
     NewMessage,
+    OpenTodo,
     QueueCounts,
     ResultRow,
     SyncState,
@@ -33,6 +38,7 @@ from muninmaild.store.models import (
     CLAIMABLE,
     Email,
     EmailFlag,
+    FetchLease,
     MailboxState,
     PauseState,
     Result,
@@ -142,6 +148,50 @@ class Repository:
         )
         async with self._engine.connect() as conn:
             return {k for k in (await conn.execute(stmt)).scalars() if k}
+
+    # -- fetch leases and UIDVALIDITY recovery (the IMAP fetcher) -------------------------------
+
+    async def acquire_fetch_lease(
+        self, account: str, mailbox: str, holder: str, ttl_s: float
+    ) -> bool:
+        """Take a mailbox's lease if free, expired or ours (then renew it): one statement."""
+        now = self._clock()
+        dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
+        expires = now + timedelta(seconds=ttl_s)
+        stmt = dialect.insert(FetchLease).values(
+            account=account, mailbox=mailbox, holder=holder, expires_at=expires
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["account", "mailbox"],
+            set_={"holder": stmt.excluded.holder, "expires_at": stmt.excluded.expires_at},
+            where=(FetchLease.holder == holder) | (FetchLease.expires_at < now),
+        ).returning(FetchLease.holder)
+        async with self._tx() as conn:
+            return (await conn.execute(stmt)).first() is not None
+
+    async def release_fetch_lease(self, account: str, mailbox: str, holder: str) -> None:
+        stmt = delete(FetchLease).where(
+            FetchLease.account == account,
+            FetchLease.mailbox == mailbox,
+            FetchLease.holder == holder,
+        )
+        async with self._tx() as conn:
+            await conn.execute(stmt)
+
+    async def known_messages(self, account: str, mailbox: str) -> KnownMessages:
+        """Message-IDs, and (date, sender, subject, size) of messages without one."""
+        stmt = select(
+            Email.message_id, Email.sent_at, Email.from_addr, Email.subject, Email.size
+        ).where(Email.account == account, Email.mailbox == mailbox)
+        ids: set[str] = set()
+        keys: set[tuple[datetime | None, str, str, int]] = set()
+        async with self._engine.connect() as conn:
+            for message_id, sent_at, from_addr, subject, size in await conn.execute(stmt):
+                if message_id:
+                    ids.add(message_id)
+                else:
+                    keys.add((sent_at, from_addr, subject, size))
+        return KnownMessages(frozenset(ids), frozenset(keys))
 
     # -- the queue ------------------------------------------------------------------------------
 
@@ -321,6 +371,78 @@ class Repository:
             )
         return pruned.rowcount
 
+    # -- control queries: muninctl list, show, todos, status, wait-idle -------------------------
+
+    async def list_messages(
+        self, status: str | None = None, since: datetime | None = None, limit: int = 50
+    ) -> list[MessageSummary]:
+        """The newest messages first, optionally of one status and queued since a time."""
+        stmt = select(*_SUMMARY_COLUMNS).order_by(Email.id.desc()).limit(limit)
+        if status is not None:
+            stmt = stmt.where(Email.processing_status == status)
+        if since is not None:
+            stmt = stmt.where(Email.created_at >= since)
+        async with self._engine.connect() as conn:
+            found = (await conn.execute(stmt)).all()
+            flags = await _flags_by_email(conn, [r.id for r in found])
+        return [rows.message_summary(r, flags) for r in found]
+
+    async def message_detail(self, email_id: int) -> MessageDetail | None:
+        stmt = (
+            select(*Email.__table__.c, Result.summary, Result.model)
+            .outerjoin(Result, Result.email_id == Email.id)
+            .where(Email.id == email_id)
+        )
+        tokens = select(
+            func.coalesce(func.sum(TokenUsageRow.tokens_in), 0),
+            func.coalesce(func.sum(TokenUsageRow.tokens_out), 0),
+        ).where(TokenUsageRow.email_id == email_id)
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(stmt)).first()
+            if row is None:
+                return None
+            flags = await _flags_by_email(conn, [email_id])
+            todos = await _todos_by_email(conn, [email_id])
+            tokens_in, tokens_out = (await conn.execute(tokens)).one()
+        usage = TokenUsage(int(tokens_in), int(tokens_out))
+        return rows.message_detail(row, flags.get(email_id, []), todos.get(email_id, []), usage)
+
+    async def open_todos(self, limit: int = 200) -> list[OpenTodo]:
+        """Open to-dos across all mail: dated ones first by date, then by priority."""
+        rank = case({"high": 0, "medium": 1}, value=TodoRow.priority, else_=2)
+        stmt = (
+            select(TodoRow.email_id, Email.subject, Email.from_addr, TodoRow.task)
+            .add_columns(TodoRow.priority, TodoRow.due_date)
+            .join(Email, Email.id == TodoRow.email_id)
+            .where(TodoRow.done.is_(False))
+            .order_by(TodoRow.due_date.is_(None), TodoRow.due_date, rank)
+            .order_by(TodoRow.email_id, TodoRow.position)
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            found = (await conn.execute(stmt)).all()
+        return [OpenTodo(r[0], r[1], r[2], r[3], r[4], rows.iso(r[5])) for r in found]
+
+    async def unsettled(self, include_scheduled: bool = True) -> int:
+        """Rows still to be done: processing, and pending (only those due now, if asked)."""
+        pending = Email.processing_status == "pending"
+        if not include_scheduled:
+            pending = and_(pending, Email.next_attempt_at <= self._clock())
+        stmt = select(func.count()).where(or_(Email.processing_status == "processing", pending))
+        async with self._engine.connect() as conn:
+            return int((await conn.execute(stmt)).scalar_one())
+
+    async def last_error(self) -> LastError | None:
+        stmt = (
+            select(Email.id, Email.updated_at, Email.last_error)
+            .where(Email.last_error.is_not(None))
+            .order_by(Email.updated_at.desc(), Email.id.desc())
+            .limit(1)
+        )
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(stmt)).first()
+        return LastError(row[0], row[1], row[2] or "") if row else None
+
 
 _CLAIM_COLUMNS = (
     Email.id,
@@ -343,6 +465,21 @@ _RESULT_COLUMNS = (
     Result.summary,
     Email.last_error,
     Email.skip_reason,
+)
+
+
+_SUMMARY_COLUMNS = (
+    Email.id,
+    Email.account,
+    Email.mailbox,
+    Email.subject,
+    Email.from_addr,
+    Email.sent_at,
+    Email.processing_status,
+    Email.attempts,
+    Email.last_error,
+    Email.created_at,
+    Email.updated_at,
 )
 
 

@@ -6,7 +6,14 @@ import json
 from datetime import date, datetime
 from typing import Any
 
-from muninmaild.records import ClaimedMessage, NewMessage, ResultRow
+from muninmaild.errors import TokenUsage
+from muninmaild.records import (
+    ClaimedMessage,
+    MessageDetail,
+    MessageSummary,
+    NewMessage,
+    ResultRow,
+)
 
 TodoTuple = tuple[str, str, str | None]
 
@@ -89,4 +96,63 @@ def result_row(
         todos=tuple(todos.get(row.id, ())),
         last_error=row.last_error,
         skip_reason=row.skip_reason,
+    )
+
+
+# -- the control socket's views (muninctl list, show) -------------------------------------------
+
+
+def message_summary(row: Any, flags: dict[int, list[str]]) -> MessageSummary:
+    return MessageSummary(
+        id=row.id,
+        account=row.account,
+        mailbox=row.mailbox,
+        subject=row.subject,
+        from_addr=row.from_addr,
+        sent_at=row.sent_at,
+        processing_status=row.processing_status,
+        attempts=row.attempts,
+        last_error=row.last_error,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        flags=tuple(flags.get(row.id, ())),
+    )
+
+
+def message_detail(
+    row: Any, flags: list[str], todos: list[TodoTuple], tokens: TokenUsage
+) -> MessageDetail:
+    headers = json.loads(row.headers or "{}")
+    return MessageDetail(
+        id=row.id,
+        account=row.account,
+        mailbox=row.mailbox,
+        uidvalidity=row.uidvalidity,
+        uid=row.uid,
+        message_id=row.message_id,
+        subject=row.subject,
+        from_addr=row.from_addr,
+        to_addrs=row.to_addrs,
+        cc_addrs=row.cc_addrs,
+        sent_at=row.sent_at,
+        size=row.size,
+        headers={str(k): str(v) for k, v in headers.items()} if isinstance(headers, dict) else {},
+        attachments=tuple(
+            (a[0], a[1], a[2]) for a in json.loads(row.attachments or "[]") if len(a) > 2
+        ),
+        defects=tuple(str(d) for d in json.loads(row.defects or "[]")),
+        processing_status=row.processing_status,
+        skip_reason=row.skip_reason,
+        attempts=row.attempts,
+        next_attempt_at=row.next_attempt_at,
+        last_error=row.last_error,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        completed_at=row.completed_at,
+        summary=row.summary,
+        model=row.model,
+        flags=tuple(flags),
+        todos=tuple(todos),
+        tokens_in=tokens.tokens_in,
+        tokens_out=tokens.tokens_out,
     )

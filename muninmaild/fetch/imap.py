@@ -1,0 +1,308 @@
+"""IMAP as a mail source: UID sync, IDLE push or polling, reconnects (docs/imap.md).
+
+One connection per account. `sync()` takes each mailbox's fetch lease, EXAMINEs it (read-only)
+and queues what lies above the highest UID stored; bodies are fetched with `BODY.PEEK[]`, so
+no flag changes. `wait_for_mail()` IDLEs on the first mailbox this instance holds, or sleeps
+(polling) when IDLE is switched off or not offered; the other mailboxes are synced whenever
+the loop syncs: after a push, and at least every `poll_interval` seconds.
+
+Any IMAP failure discards the connection (aioimaplib cannot go on after a timeout) and the
+fetch loop backs off; the next `sync()` connects afresh and catches up by UID.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from muninmaild.errors import FetchError
+from muninmaild.fetch.base import MessageStore
+from muninmaild.fetch.imap_conn import ImapConnection, MailboxRefused
+from muninmaild.fetch.imap_parse import (
+    FetchedItem,
+    MailboxInfo,
+    chunked,
+    has_new_mail,
+    plan_groups,
+)
+from muninmaild.fetch.lease import LeaseStore, MailboxLeases
+from muninmaild.mail.parse import parse_message
+from muninmaild.records import KnownMessages, NewMessage
+from muninmaild.settings import AccountSettings
+from muninmaild.store.repository import SyncAdvance
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ImapTuning:
+    timeout: float = 30.0  # seconds, for every IMAP call
+    lease_ttl: float = 120.0  # seconds; renewed every third of it
+    batch: int = 200  # UIDs per FETCH: aioimaplib fails on answers of ~1,000 lines (#118)
+    batch_bytes: int = 8 * 1024 * 1024  # message bytes per FETCH
+    idle_renew: float = 25 * 60.0  # RFC 2177: re-issue IDLE before 29 minutes
+    stale_after: float = 20 * 60.0  # a connection unused this long is replaced, not trusted
+
+
+class ImapStateStore(LeaseStore, Protocol):
+    async def known_messages(self, account: str, mailbox: str) -> KnownMessages: ...
+
+
+class ImapSource:
+    def __init__(
+        self,
+        settings: AccountSettings,
+        state: ImapStateStore,
+        holder: str,
+        tuning: ImapTuning | None = None,
+    ) -> None:
+        self.account = settings.name
+        self._settings = settings
+        self._state = state
+        self._tuning = tuning or ImapTuning()
+        self._leases = MailboxLeases(state, settings.name, holder, self._tuning.lease_ttl)
+        self._conn: ImapConnection | None = None
+        self._synced: dict[str, tuple[int, int]] = {}  # mailbox -> (UIDVALIDITY, highest UID)
+        self._wait_failures = 0
+        self.idling = asyncio.Event()  # set while the server is in IDLE for us
+
+    @property
+    def push_mode(self) -> str:
+        """How new mail is noticed now: "idle" (the server pushes) or "poll"."""
+        return "idle" if self._idle_mailbox() is not None else "poll"
+
+    # -- sync ---------------------------------------------------------------------------------
+
+    async def sync(self, store: MessageStore) -> int:
+        conn = await self._connection()
+        try:
+            return await self._sync_all(conn, store)
+        finally:
+            if not conn.usable:
+                self._drop()
+
+    async def _connection(self) -> ImapConnection:
+        conn = self._conn
+        if conn is not None and (not conn.usable or conn.unused_for() > self._tuning.stale_after):
+            self._drop()
+        if self._conn is None:
+            self._conn = await ImapConnection.open(self._settings, self._tuning.timeout)
+            log.info("%s: connected to %s", self.account, self._settings.server)
+        return self._conn
+
+    async def _sync_all(self, conn: ImapConnection, store: MessageStore) -> int:
+        added = 0
+        refused: list[str] = []
+        for mailbox in self._settings.mailboxes:
+            if not await self._leases.acquire(mailbox):
+                continue
+            try:
+                added += await self._sync_mailbox(conn, store, mailbox)
+            except MailboxRefused as exc:  # the other mailboxes are still fetched
+                refused.append(str(exc))
+        if refused:
+            raise FetchError("; ".join(refused))
+        return added
+
+    async def _sync_mailbox(self, conn: ImapConnection, store: MessageStore, mailbox: str) -> int:
+        info = await conn.examine(mailbox)
+        state = await store.sync_state(self.account, mailbox)
+        if state.uidvalidity is not None and state.uidvalidity != info.uidvalidity:
+            log.warning(
+                "%s/%s: UIDVALIDITY changed from %d to %d (mailbox recreated?): rescanning",
+                self.account,
+                mailbox,
+                state.uidvalidity,
+                info.uidvalidity,
+            )
+            return await self._rescan(conn, store, mailbox, info)
+        uids = await conn.uids_from(state.highest_uid + 1)
+        # Every UID below UIDNEXT at EXAMINE time was in the search: the position may move
+        # there even when the newest messages were deleted, so they are not looked for again.
+        end = max(state.highest_uid, (info.uidnext or 1) - 1, *uids)
+        added = 0
+        if uids or state.uidvalidity is None or end > state.highest_uid:
+            added = await self._fetch(conn, store, mailbox, info.uidvalidity, uids, end)
+        self._synced[mailbox] = (info.uidvalidity, end)
+        return added
+
+    async def _rescan(
+        self, conn: ImapConnection, store: MessageStore, mailbox: str, info: MailboxInfo
+    ) -> int:
+        """Queue only what the recreated mailbox holds that was not there before."""
+        uids = await conn.uids_from(1)
+        known = await self._state.known_messages(self.account, mailbox)
+        new: list[int] = []
+        for chunk in chunked(uids, self._tuning.batch):
+            heads = await conn.fetch(chunk, "HEADER")
+            new += await asyncio.to_thread(_unknown, heads, known)
+        log.info("%s/%s: %d of %d message(s) are new", self.account, mailbox, len(new), len(uids))
+        end = max((info.uidnext or 1) - 1, *uids, 0)
+        # The new position is stored only at the end: if the rescan is cut short it runs again,
+        # and what it queued so far is then known.
+        added = await self._fetch(conn, store, mailbox, info.uidvalidity, new, end, defer=True)
+        self._synced[mailbox] = (info.uidvalidity, end)
+        return added
+
+    async def _fetch(
+        self,
+        conn: ImapConnection,
+        store: MessageStore,
+        mailbox: str,
+        uidvalidity: int,
+        uids: Sequence[int],
+        end: int,
+        *,
+        defer: bool = False,
+    ) -> int:
+        """Queue `uids` in batches, each stored with its position (unless `defer`), then `end`."""
+        added, position = 0, None
+        for chunk in chunked(uids, self._tuning.batch):
+            sizes = {u: item.size or 0 for u, item in (await conn.fetch(chunk, None)).items()}
+            present = [u for u in chunk if u in sizes]  # the rest was deleted meanwhile
+            limit = self._settings.max_message_size
+            for group in plan_groups(present, sizes, limit, self._tuning.batch_bytes):
+                batch = await self._fetch_group(conn, mailbox, uidvalidity, group, sizes)
+                advance = None
+                if not defer:
+                    position = group[-1]
+                    advance = SyncAdvance(self.account, mailbox, uidvalidity, position)
+                added += await store.add_messages(batch, advance)
+                await self._leases.renew_due()
+        if position != end:
+            await store.add_messages([], SyncAdvance(self.account, mailbox, uidvalidity, end))
+        return added
+
+    async def _fetch_group(
+        self,
+        conn: ImapConnection,
+        mailbox: str,
+        uidvalidity: int,
+        group: list[int],
+        sizes: Mapping[int, int],
+    ) -> list[NewMessage]:
+        limit = self._settings.max_message_size
+        whole = [u for u in group if sizes[u] <= limit]
+        large = [u for u in group if sizes[u] > limit]
+        items = await conn.fetch(whole, "") if whole else {}
+        if large:  # over the limit: the row is made from the header alone
+            items |= await conn.fetch(large, "HEADER")
+        # Parsing is CPU work: off the event loop, so the watchdog keeps ticking.
+        return await asyncio.to_thread(
+            self._messages, mailbox, uidvalidity, group, items, sizes, frozenset(large)
+        )
+
+    def _messages(
+        self,
+        mailbox: str,
+        uidvalidity: int,
+        group: list[int],
+        items: Mapping[int, FetchedItem],
+        sizes: Mapping[int, int],
+        large: frozenset[int],
+    ) -> list[NewMessage]:
+        out = []
+        for uid in group:
+            item = items.get(uid)
+            if item is None:
+                continue  # deleted between the two FETCHes
+            size = sizes[uid]
+            skip = None
+            if uid in large:
+                limit = self._settings.max_message_size
+                skip = f"not analysed: {size} bytes, over the limit of {limit}"
+            elif item.data is None:
+                skip = "not analysed: the server sent no content for this message"
+            mail = replace(parse_message(item.data or b""), size=size)
+            out.append(NewMessage(self.account, mailbox, uidvalidity, uid, mail, skip_reason=skip))
+        return out
+
+    # -- waiting for mail ---------------------------------------------------------------------
+
+    async def wait_for_mail(self, max_wait_s: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max_wait_s
+        mailbox = self._idle_mailbox()
+        try:
+            if mailbox is None or self._conn is None:
+                await self._sleep_until(deadline)
+            else:
+                until = min(deadline, loop.time() + self._tuning.idle_renew)
+                await self._idle(self._conn, mailbox, until)
+            self._wait_failures = 0
+        except FetchError as exc:
+            # The next sync reconnects; a pause first, so a server that keeps failing IDLE
+            # cannot make us spin.
+            self._drop()
+            self._wait_failures += 1
+            log.warning("%s: waiting for mail failed: %s", self.account, exc)
+            pause = min(60.0, 2.0 ** (self._wait_failures - 1))
+            await asyncio.sleep(max(0.0, min(pause, deadline - loop.time())))
+
+    def _idle_mailbox(self) -> str | None:
+        conn = self._conn
+        if not (self._settings.idle and conn is not None and conn.usable and conn.supports_idle):
+            return None
+        return next((m for m in self._settings.mailboxes if self._leases.holds(m)), None)
+
+    async def _sleep_until(self, deadline: float) -> None:
+        loop = asyncio.get_running_loop()
+        while (left := deadline - loop.time()) > 0:
+            await asyncio.sleep(min(left, self._leases.renew_every))
+            await self._leases.renew_due()
+
+    async def _idle(self, conn: ImapConnection, mailbox: str, until: float) -> None:
+        loop = asyncio.get_running_loop()
+        # EXAMINE again first: a message that arrived since the sync was announced in an
+        # answer aioimaplib threw away, and IDLE only tells of what comes later.
+        info = await conn.examine(mailbox)
+        if self._arrived_since_sync(mailbox, info):
+            return
+        await conn.start_idle()
+        self.idling.set()
+        try:
+            while (left := until - loop.time()) > 0:
+                pushed = await conn.wait_push(min(left, self._leases.renew_every))
+                if pushed is None:
+                    await self._leases.renew_due()
+                    if not self._leases.holds(mailbox):
+                        return
+                elif has_new_mail(pushed) or not conn.usable:
+                    return
+        finally:
+            self.idling.clear()
+            conn.stop_idle()
+
+    def _arrived_since_sync(self, mailbox: str, info: MailboxInfo) -> bool:
+        synced = self._synced.get(mailbox)
+        if synced is None or synced[0] != info.uidvalidity or info.grew_meanwhile:
+            return True
+        return info.uidnext is not None and info.uidnext - 1 > synced[1]
+
+    # -- shutdown -----------------------------------------------------------------------------
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.discard()
+
+    async def close(self) -> None:
+        """LOGOUT, and give the mailboxes back for another instance to take at once."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await conn.logout()
+        try:
+            await self._leases.release_all()
+        except Exception as exc:  # the leases run out by themselves
+            log.warning("%s: could not release the fetch leases: %s", self.account, exc)
+
+
+def _unknown(heads: Mapping[int, FetchedItem], known: KnownMessages) -> list[int]:
+    return [
+        uid
+        for uid, item in sorted(heads.items())
+        if not known.knows(parse_message(item.data or b""), item.size or 0)
+    ]
