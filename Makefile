@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO := .demo
 
-.PHONY: demo test lint venv clean
+.PHONY: demo test lint venv clean peers
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -25,10 +25,16 @@ demo: $(VENV)/.installed
 	@rm -f $(DEMO)/muninmail.db $(DEMO)/muninmail.db-wal $(DEMO)/muninmail.db-shm
 	@sed -e 's|@STATE@|$(CURDIR)/$(DEMO)|' -e 's|@MAILDIR@|$(CURDIR)/muninmaild/demo/maildir|' \
 		muninmaild/demo/muninmaild.toml > $(DEMO)/muninmaild.toml
-	$(BIN)/muninmaild --config $(DEMO)/muninmaild.toml --once
+	@sh muninmaild/demo/demo.sh $(BIN) $(DEMO)
 	@$(BIN)/python -m muninmaild.demo.monitor $(DEMO)/muninmail.db
 
-test: $(VENV)/.installed-test
+# The integration tests start a real Dovecot (TESTING.md): as root, install it when missing.
+# They use ports of their own, never 143/993, so a system Dovecot the package starts is harmless.
+peers:
+	@command -v dovecot >/dev/null || [ "$$(id -u)" != 0 ] || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null; }
+
+test: $(VENV)/.installed-test peers
 	$(BIN)/pytest
 
 lint: $(VENV)/.installed-test
@@ -38,3 +44,26 @@ lint: $(VENV)/.installed-test
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache .mypy_cache .ruff_cache
+
+# Installing and packaging (packaging/README.md). Both build the application's own virtual
+# environment with Debian's python3: `make install DESTDIR=/tmp/stage PREFIX=/usr/local`.
+PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
+SYSTEM_PYTHON ?= /usr/bin/python3
+DIST ?= dist
+
+.PHONY: install deb dist
+
+install:
+	DESTDIR='$(DESTDIR)' PREFIX='$(PREFIX)' SYSCONFDIR='$(SYSCONFDIR)' \
+		PYTHON='$(SYSTEM_PYTHON)' sh packaging/install.sh
+
+deb:
+	@sh packaging/need-lintian.sh
+	deb=$$(OUT='$(DIST)' DEB_PYTHON='$(SYSTEM_PYTHON)' sh packaging/build-deb.sh) && \
+		ls -l "$$deb" && \
+		lintian --pedantic --display-info --fail-on error,warning "$$deb"
+
+dist: $(VENV)/.installed-test
+	rm -f $(DIST)/muninmail-*.tar.gz $(DIST)/muninmail-*.whl
+	$(BIN)/python -m build --outdir $(DIST) .

@@ -38,7 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = config.load(args.config)
     except ConfigError as exc:
-        print(f"muninmaild: configuration error: {exc}", file=sys.stderr)
+        # Logging is not set up yet: under journald the <3> prefix files the line as an error.
+        prefix = "<3>" if logs.journal_stream() else ""
+        print(f"{prefix}muninmaild: configuration error: {exc}", file=sys.stderr)
         return EX_CONFIG
     if args.check_config:
         sys.stdout.write(config_show.render(settings))

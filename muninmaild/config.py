@@ -258,9 +258,18 @@ def _secret(r: TableReader, key: str, creds: Path | None, cred_name: str) -> Sec
     if file_path:
         return Secret(_read_secret_file(file_path, r.where(file_key)))
     for name in (cred_name, f"{CREDENTIAL_PREFIX}{cred_name}"):
-        if creds and (creds / name).is_file():
+        if creds and _is_credential(creds / name):
             return Secret(_read_secret_file(creds / name, f"credential {name}"))
     return None
+
+
+def _is_credential(path: Path) -> bool:
+    # An unreadable credentials folder is a setup error to name, not a traceback.
+    try:
+        return path.is_file()
+    except OSError as exc:
+        where = f"credential {path.name}"
+        raise ConfigError(where, f"cannot read {path}: {exc.strerror}") from None
 
 
 def _read_secret_file(path: Path, key: str) -> str:

@@ -17,6 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from muninmaild import __version__, logs, report
+from muninmaild.control.commands import Commands
+from muninmaild.control.listener import open_listener
+from muninmaild.control.server import ControlServer, Limits
 from muninmaild.notify import Notifier
 from muninmaild.parts import Parts, build
 from muninmaild.redact import Redactor
@@ -89,7 +92,7 @@ async def _serve(
     notifier = Notifier()
     signals = Signals()
     signals.install()
-    async with asyncio.TaskGroup() as tg:
+    async with _control(parts, settings, signals), asyncio.TaskGroup() as tg:
         loops = [tg.create_task(parts.processor.run(), name="processor")]
         loops += [tg.create_task(f.run(), name=f"fetch-{f.source.account}") for f in parts.fetchers]
         beats = [
@@ -113,6 +116,14 @@ async def _serve(
             task.cancel()
     log.info("stopped")
     return 0
+
+
+def _control(parts: Parts, settings: Settings, signals: Signals) -> ControlServer:
+    """The control socket, bound before READY=1 and closed after the loops have stopped."""
+    d = settings.daemon
+    listener = open_listener(d.control_socket, d.socket_group)
+    limits = Limits(d.control_max_connections, d.control_idle_timeout)
+    return ControlServer(listener, Commands(parts, signals.reload).respond, __version__, limits)
 
 
 async def _next_event(signals: Signals) -> str:

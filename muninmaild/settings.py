@@ -48,6 +48,8 @@ class DaemonSettings:
     socket_group: str = "muninmail"
     log_level: str = "info"
     drain_timeout: float = 20.0
+    control_max_connections: int = 64
+    control_idle_timeout: float = 60.0  # seconds a control connection may wait between requests
 
 
 def mask_url(url: str) -> str:

@@ -1,0 +1,1 @@
+"""One module per muninctl command; each exposes `command` (or several, like pause/resume)."""

@@ -1,0 +1,60 @@
+"""`muninctl status`: the daemon, its queue, its accounts and the model at a glance."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from muninctl import context, output
+from muninctl.commands.pause import describe
+
+
+@click.command("status")
+@context.json_option
+def command() -> None:
+    """Show the queue counts, pauses, accounts, token use and the last error."""
+    result = context.call("status")
+    if context.options().json:
+        output.echo_json(result)
+    else:
+        output.echo_lines(render(result))
+
+
+def render(s: dict[str, Any]) -> list[str]:
+    q, model = s["queue"], s["model"]
+    failed = output.paint(str(q["failed"]), "red" if q["failed"] else None)
+    last = s.get("last_error")
+    lines = [
+        f"muninmaild {s['version']}, pid {s['pid']}, up {output.duration(s['uptime_s'])}",
+        f"state:      {describe(s['paused'])}",
+        f"queue:      pending {q['pending']}, processing {q['processing']}, "
+        f"completed {q['completed']}, failed {failed}",
+        f"model:      {model['backend']} ({model['model']}), "
+        f"tokens {model['tokens_in']} in, {model['tokens_out']} out",
+        f"last error: {_last_error(last)}",
+    ]
+    if s["accounts"]:
+        lines += ["", *output.table(ACCOUNT_HEADERS, [_account(a) for a in s["accounts"]])]
+    return lines
+
+
+ACCOUNT_HEADERS = ("ACCOUNT", "STATE", "CAUGHT UP", "LAST FETCH", "QUEUED", "LAST ERROR")
+STATE_COLOURS = {"idle": "green", "backoff": "red", "auth_failed": "red", "paused": "yellow"}
+
+
+def _account(a: dict[str, Any]) -> list[output.Cell]:
+    return [
+        a["name"],
+        (a["state"], STATE_COLOURS.get(a["state"])),
+        output.yes_no(a["caught_up"]),
+        output.when(a["last_fetch_at"]),
+        str(a["queued"]),
+        (output.text_or_dash(a["last_error"]), "red" if a["last_error"] else None),
+    ]
+
+
+def _last_error(last: dict[str, Any] | None) -> str:
+    if not last:
+        return "-"
+    return f"message {last['id']} at {output.when(last['at'])}: {last['message']}"

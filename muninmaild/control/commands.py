@@ -1,0 +1,185 @@
+"""One handler per control command, and the one place where exceptions become error answers.
+
+Handlers get arguments the protocol module has already checked, and return the `result` object
+of the answer. Pause and resume are stored in the database, so they survive restarts and reach
+every instance sharing it; this instance also acts on them at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from muninmaild import __version__, protocol
+from muninmaild.control import views
+from muninmaild.parts import Parts
+from muninmaild.protocol import (
+    FetchNowArgs,
+    ListArgs,
+    NoArgs,
+    PauseArgs,
+    ProtocolError,
+    RequeueArgs,
+    ShowArgs,
+    TodosArgs,
+    WaitIdleArgs,
+)
+
+log = logging.getLogger(__name__)
+WAIT_POLL_S = 0.1
+Json = dict[str, Any]
+
+
+class Commands:
+    def __init__(self, parts: Parts, reload: asyncio.Event) -> None:
+        self._parts = parts
+        self._reload = reload
+        self._started = time.monotonic()
+        self._handlers: dict[str, Callable[[Any], Awaitable[Json]]] = {
+            "ping": self.ping,
+            "version": self.version,
+            "status": self.status,
+            "pause": self.pause,
+            "resume": self.resume,
+            "requeue": self.requeue,
+            "list": self.list_messages,
+            "show": self.show,
+            "todos": self.todos,
+            "fetch-now": self.fetch_now,
+            "reload": self.reload,
+            "wait-idle": self.wait_idle,
+        }
+
+    async def respond(self, line: bytes) -> Json:
+        """One request line to one answer. Never raises: this is the connection's barrier."""
+        try:
+            request = protocol.parse_request(line)
+        except ProtocolError as exc:
+            return protocol.error_answer(exc.request_id, exc.code, exc.message)
+        try:
+            result = await self._handlers[request.cmd](request.args)
+        except ProtocolError as exc:
+            return protocol.error_answer(request.id, exc.code, exc.message)
+        except Exception:
+            log.exception("control command %s failed", request.cmd)
+            message = f"{request.cmd} failed inside the daemon; the journal has the reason"
+            return protocol.error_answer(request.id, protocol.UNAVAILABLE, message)
+        return protocol.ok_answer(request.id, result)
+
+    async def ping(self, args: NoArgs) -> Json:
+        return {"pong": True}
+
+    async def version(self, args: NoArgs) -> Json:
+        return {"name": protocol.NAME, "version": __version__, "protocol": protocol.PROTOCOL}
+
+    async def status(self, args: NoArgs) -> Json:
+        parts = self._parts
+        tokens = await parts.repo.token_totals()
+        return {
+            "version": __version__,
+            "pid": os.getpid(),
+            "instance": parts.instance_id,
+            "uptime_s": round(time.monotonic() - self._started, 1),
+            "paused": await parts.repo.paused(),
+            "queue": (await parts.repo.counts()).as_dict(),
+            "accounts": [views.account(f.status) for f in parts.fetchers],
+            "model": {
+                "backend": parts.backend.name,
+                "model": parts.backend.model,
+                "tokens_in": tokens.tokens_in,
+                "tokens_out": tokens.tokens_out,
+            },
+            "session": views.session(parts.processor.stats),
+            "last_error": views.last_error(await parts.repo.last_error()),
+        }
+
+    async def pause(self, args: PauseArgs) -> Json:
+        return await self._set_paused(args.components, True)
+
+    async def resume(self, args: PauseArgs) -> Json:
+        return await self._set_paused(args.components, False)
+
+    async def _set_paused(self, components: tuple[str, ...], paused: bool) -> Json:
+        for component in components:
+            await self._parts.repo.set_paused(component, paused)
+        if "processor" in components:
+            self._parts.processor.wake()  # re-reads the pause before its next claim
+        if "fetcher" in components:
+            for fetcher in self._parts.fetchers:
+                fetcher.fetch_now()  # shows "paused" at once, or catches up after a resume
+        return {"paused": await self._parts.repo.paused()}
+
+    async def requeue(self, args: RequeueArgs) -> Json:
+        count = await self._parts.repo.requeue(list(args.ids) if args.ids else None)
+        if count:
+            self._parts.processor.wake()
+        return {"requeued": count}
+
+    async def list_messages(self, args: ListArgs) -> Json:
+        repo = self._parts.repo
+        rows = await repo.list_messages(args.status, args.since, args.limit)
+        results = {}
+        if args.details and rows:
+            results = {r.id: r for r in await repo.results_for([r.id for r in rows])}
+        return {"messages": [views.message(r, results.get(r.id)) for r in rows]}
+
+    async def show(self, args: ShowArgs) -> Json:
+        found = await self._parts.repo.message_detail(args.id)
+        if found is None:
+            raise ProtocolError(protocol.NOT_FOUND, f"there is no message {args.id}")
+        return {"message": views.detail(found)}
+
+    async def todos(self, args: TodosArgs) -> Json:
+        return {
+            "todos": [views.open_todo(t) for t in await self._parts.repo.open_todos(args.limit)]
+        }
+
+    async def fetch_now(self, args: FetchNowArgs) -> Json:
+        fetchers = self._parts.fetchers
+        if args.account is not None:
+            fetchers = [f for f in fetchers if f.status.account == args.account]
+            if not fetchers:
+                known = ", ".join(f.status.account for f in self._parts.fetchers) or "none"
+                raise ProtocolError(
+                    protocol.NOT_FOUND, f"there is no account {args.account!r}; accounts: {known}"
+                )
+        for fetcher in fetchers:
+            fetcher.fetch_now()
+        paused = (await self._parts.repo.paused())["fetcher"]
+        return {"accounts": [f.status.account for f in fetchers], "fetcher_paused": paused}
+
+    async def reload(self, args: NoArgs) -> Json:
+        self._reload.set()  # the same path as SIGHUP
+        return {"reloading": True}
+
+    async def wait_idle(self, args: WaitIdleArgs) -> Json:
+        start = time.monotonic()
+        deadline = start + args.timeout
+        while True:
+            outstanding = await self._outstanding(args.ignore_retries)
+            if not outstanding:
+                return {"idle": True, "waited_s": round(time.monotonic() - start, 3)}
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                waiting = "; ".join(outstanding)
+                raise ProtocolError(
+                    protocol.TIMEOUT, f"not idle after {args.timeout:g} s: {waiting}"
+                )
+            await asyncio.sleep(min(WAIT_POLL_S, remaining))
+
+    async def _outstanding(self, ignore_retries: bool) -> list[str]:
+        """What keeps the daemon from being idle, in words; empty when it is idle."""
+        # Fetchers first: mail they queued before settling is then in the counts below.
+        busy = [
+            f"account {s.account} is {s.state}"
+            for s in (f.status for f in self._parts.fetchers)
+            if not views.fetcher_settled(s)
+        ]
+        left = await self._parts.repo.unsettled(include_scheduled=not ignore_retries)
+        if left:
+            busy.append(f"{left} message(s) pending or processing")
+        return busy
