@@ -14,23 +14,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, insert, or_, select, text, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from muninmaild.ai.base import Analysis
 from muninmaild.errors import TokenUsage
 from muninmaild.records import (
-    STATUSES,
     ClaimedMessage,
     KnownMessages,
-    LastError,
-    MessageDetail,
-    MessageSummary,
     NewMessage,
-    OpenTodo,
-    QueueCounts,
-    ResultRow,
     SyncState,
 )
 from muninmaild.store import rows
@@ -45,6 +38,7 @@ from muninmaild.store.models import (
     TodoRow,
     TokenUsageRow,
 )
+from muninmaild.store.queries import Queries
 
 COMPONENTS = ("fetcher", "processor")
 _PROCESSING = text("emails.processing_status = 'processing'")
@@ -64,7 +58,9 @@ class SyncAdvance:
     highest_uid: int
 
 
-class Repository:
+class Repository(Queries):
+    """The queue's writes; the read-only queries come from `Queries`."""
+
     def __init__(self, engine: AsyncEngine, clock: Callable[[], datetime] = utcnow) -> None:
         self._engine = engine
         self._clock = clock
@@ -301,7 +297,7 @@ class Repository:
         when = due if due.tzinfo else due.replace(tzinfo=UTC)
         return max(0.0, (when - self._clock()).total_seconds())
 
-    # -- pause, counts, results --------------------------------------------------------------
+    # -- pause and retention --------------------------------------------------------------------
 
     async def set_paused(self, component: str, paused: bool) -> None:
         if component not in COMPONENTS:
@@ -323,35 +319,6 @@ class Repository:
             found = dict(rows)
         return {c: bool(found.get(c, False)) for c in COMPONENTS}
 
-    async def counts(self) -> QueueCounts:
-        stmt = select(Email.processing_status, func.count()).group_by(Email.processing_status)
-        async with self._engine.connect() as conn:
-            found = dict((await conn.execute(stmt)).all())
-        return QueueCounts(**{s: int(found.get(s, 0)) for s in STATUSES})
-
-    async def token_totals(self) -> TokenUsage:
-        stmt = select(
-            func.coalesce(func.sum(TokenUsageRow.tokens_in), 0),
-            func.coalesce(func.sum(TokenUsageRow.tokens_out), 0),
-        )
-        async with self._engine.connect() as conn:
-            tokens_in, tokens_out = (await conn.execute(stmt)).one()
-        return TokenUsage(int(tokens_in), int(tokens_out))
-
-    async def results_for(self, ids: Sequence[int]) -> list[ResultRow]:
-        async with self._engine.connect() as conn:
-            emails = (
-                await conn.execute(
-                    select(*_RESULT_COLUMNS)
-                    .outerjoin(Result, Result.email_id == Email.id)
-                    .where(Email.id.in_(ids))
-                    .order_by(Email.id)
-                )
-            ).all()
-            flags = await _flags_by_email(conn, ids)
-            todos = await _todos_by_email(conn, ids)
-        return [rows.result_row(r, flags, todos) for r in emails]
-
     async def prune(self, retention_days: int) -> int:
         """Drop results and bodies of messages completed before the retention window.
 
@@ -371,78 +338,6 @@ class Repository:
             )
         return pruned.rowcount
 
-    # -- control queries: muninctl list, show, todos, status, wait-idle -------------------------
-
-    async def list_messages(
-        self, status: str | None = None, since: datetime | None = None, limit: int = 50
-    ) -> list[MessageSummary]:
-        """The newest messages first, optionally of one status and queued since a time."""
-        stmt = select(*_SUMMARY_COLUMNS).order_by(Email.id.desc()).limit(limit)
-        if status is not None:
-            stmt = stmt.where(Email.processing_status == status)
-        if since is not None:
-            stmt = stmt.where(Email.created_at >= since)
-        async with self._engine.connect() as conn:
-            found = (await conn.execute(stmt)).all()
-            flags = await _flags_by_email(conn, [r.id for r in found])
-        return [rows.message_summary(r, flags) for r in found]
-
-    async def message_detail(self, email_id: int) -> MessageDetail | None:
-        stmt = (
-            select(*Email.__table__.c, Result.summary, Result.model)
-            .outerjoin(Result, Result.email_id == Email.id)
-            .where(Email.id == email_id)
-        )
-        tokens = select(
-            func.coalesce(func.sum(TokenUsageRow.tokens_in), 0),
-            func.coalesce(func.sum(TokenUsageRow.tokens_out), 0),
-        ).where(TokenUsageRow.email_id == email_id)
-        async with self._engine.connect() as conn:
-            row = (await conn.execute(stmt)).first()
-            if row is None:
-                return None
-            flags = await _flags_by_email(conn, [email_id])
-            todos = await _todos_by_email(conn, [email_id])
-            tokens_in, tokens_out = (await conn.execute(tokens)).one()
-        usage = TokenUsage(int(tokens_in), int(tokens_out))
-        return rows.message_detail(row, flags.get(email_id, []), todos.get(email_id, []), usage)
-
-    async def open_todos(self, limit: int = 200) -> list[OpenTodo]:
-        """Open to-dos across all mail: dated ones first by date, then by priority."""
-        rank = case({"high": 0, "medium": 1}, value=TodoRow.priority, else_=2)
-        stmt = (
-            select(TodoRow.email_id, Email.subject, Email.from_addr, TodoRow.task)
-            .add_columns(TodoRow.priority, TodoRow.due_date)
-            .join(Email, Email.id == TodoRow.email_id)
-            .where(TodoRow.done.is_(False))
-            .order_by(TodoRow.due_date.is_(None), TodoRow.due_date, rank)
-            .order_by(TodoRow.email_id, TodoRow.position)
-            .limit(limit)
-        )
-        async with self._engine.connect() as conn:
-            found = (await conn.execute(stmt)).all()
-        return [OpenTodo(r[0], r[1], r[2], r[3], r[4], rows.iso(r[5])) for r in found]
-
-    async def unsettled(self, include_scheduled: bool = True) -> int:
-        """Rows still to be done: processing, and pending (only those due now, if asked)."""
-        pending = Email.processing_status == "pending"
-        if not include_scheduled:
-            pending = and_(pending, Email.next_attempt_at <= self._clock())
-        stmt = select(func.count()).where(or_(Email.processing_status == "processing", pending))
-        async with self._engine.connect() as conn:
-            return int((await conn.execute(stmt)).scalar_one())
-
-    async def last_error(self) -> LastError | None:
-        stmt = (
-            select(Email.id, Email.updated_at, Email.last_error)
-            .where(Email.last_error.is_not(None))
-            .order_by(Email.updated_at.desc(), Email.id.desc())
-            .limit(1)
-        )
-        async with self._engine.connect() as conn:
-            row = (await conn.execute(stmt)).first()
-        return LastError(row[0], row[1], row[2] or "") if row else None
-
 
 _CLAIM_COLUMNS = (
     Email.id,
@@ -456,30 +351,6 @@ _CLAIM_COLUMNS = (
     Email.headers,
     Email.attachments,
     Email.has_calendar,
-)
-_RESULT_COLUMNS = (
-    Email.id,
-    Email.subject,
-    Email.from_addr,
-    Email.processing_status,
-    Result.summary,
-    Email.last_error,
-    Email.skip_reason,
-)
-
-
-_SUMMARY_COLUMNS = (
-    Email.id,
-    Email.account,
-    Email.mailbox,
-    Email.subject,
-    Email.from_addr,
-    Email.sent_at,
-    Email.processing_status,
-    Email.attempts,
-    Email.last_error,
-    Email.created_at,
-    Email.updated_at,
 )
 
 
@@ -529,25 +400,3 @@ async def _insert_usage(
             created_at=now,
         )
     )
-
-
-async def _flags_by_email(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, list[str]]:
-    out: dict[int, list[str]] = {}
-    stmt = select(EmailFlag.email_id, EmailFlag.flag).where(EmailFlag.email_id.in_(ids))
-    for email_id, flag in (await conn.execute(stmt)).all():
-        out.setdefault(email_id, []).append(flag)
-    return out
-
-
-async def _todos_by_email(
-    conn: AsyncConnection, ids: Sequence[int]
-) -> dict[int, list[tuple[str, str, str | None]]]:
-    out: dict[int, list[tuple[str, str, str | None]]] = {}
-    stmt = (
-        select(TodoRow.email_id, TodoRow.task, TodoRow.priority, TodoRow.due_date)
-        .where(TodoRow.email_id.in_(ids))
-        .order_by(TodoRow.email_id, TodoRow.position)
-    )
-    for email_id, task, priority, due in (await conn.execute(stmt)).all():
-        out.setdefault(email_id, []).append((task, priority, rows.iso(due)))
-    return out

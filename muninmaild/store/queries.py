@@ -1,0 +1,176 @@
+"""The store's read-only queries: counts, results, and what `muninctl` lists and shows.
+
+A mixin of `Repository`, split out only to keep each module a readable size; like the rest of
+the store it is the only place these statements live.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from muninmaild.errors import TokenUsage
+from muninmaild.records import (
+    STATUSES,
+    LastError,
+    MessageDetail,
+    MessageSummary,
+    OpenTodo,
+    QueueCounts,
+    ResultRow,
+)
+from muninmaild.store import rows
+from muninmaild.store.models import Email, EmailFlag, Result, TodoRow, TokenUsageRow
+
+
+class Queries:
+    _engine: AsyncEngine
+    _clock: Callable[[], datetime]
+
+    async def counts(self) -> QueueCounts:
+        stmt = select(Email.processing_status, func.count()).group_by(Email.processing_status)
+        async with self._engine.connect() as conn:
+            found = dict((await conn.execute(stmt)).all())
+        return QueueCounts(**{s: int(found.get(s, 0)) for s in STATUSES})
+
+    async def token_totals(self) -> TokenUsage:
+        stmt = select(
+            func.coalesce(func.sum(TokenUsageRow.tokens_in), 0),
+            func.coalesce(func.sum(TokenUsageRow.tokens_out), 0),
+        )
+        async with self._engine.connect() as conn:
+            tokens_in, tokens_out = (await conn.execute(stmt)).one()
+        return TokenUsage(int(tokens_in), int(tokens_out))
+
+    async def results_for(self, ids: Sequence[int]) -> list[ResultRow]:
+        async with self._engine.connect() as conn:
+            emails = (
+                await conn.execute(
+                    select(*_RESULT_COLUMNS)
+                    .outerjoin(Result, Result.email_id == Email.id)
+                    .where(Email.id.in_(ids))
+                    .order_by(Email.id)
+                )
+            ).all()
+            flags = await _flags_by_email(conn, ids)
+            todos = await _todos_by_email(conn, ids)
+        return [rows.result_row(r, flags, todos) for r in emails]
+
+    async def list_messages(
+        self, status: str | None = None, since: datetime | None = None, limit: int = 50
+    ) -> list[MessageSummary]:
+        """The newest messages first, optionally of one status and queued since a time."""
+        stmt = select(*_SUMMARY_COLUMNS).order_by(Email.id.desc()).limit(limit)
+        if status is not None:
+            stmt = stmt.where(Email.processing_status == status)
+        if since is not None:
+            stmt = stmt.where(Email.created_at >= since)
+        async with self._engine.connect() as conn:
+            found = (await conn.execute(stmt)).all()
+            flags = await _flags_by_email(conn, [r.id for r in found])
+        return [rows.message_summary(r, flags) for r in found]
+
+    async def message_detail(self, email_id: int) -> MessageDetail | None:
+        stmt = (
+            select(*Email.__table__.c, Result.summary, Result.model)
+            .outerjoin(Result, Result.email_id == Email.id)
+            .where(Email.id == email_id)
+        )
+        tokens = select(
+            func.coalesce(func.sum(TokenUsageRow.tokens_in), 0),
+            func.coalesce(func.sum(TokenUsageRow.tokens_out), 0),
+        ).where(TokenUsageRow.email_id == email_id)
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(stmt)).first()
+            if row is None:
+                return None
+            flags = await _flags_by_email(conn, [email_id])
+            todos = await _todos_by_email(conn, [email_id])
+            tokens_in, tokens_out = (await conn.execute(tokens)).one()
+        usage = TokenUsage(int(tokens_in), int(tokens_out))
+        return rows.message_detail(row, flags.get(email_id, []), todos.get(email_id, []), usage)
+
+    async def open_todos(self, limit: int = 200) -> list[OpenTodo]:
+        """Open to-dos across all mail: dated ones first by date, then by priority."""
+        rank = case({"high": 0, "medium": 1}, value=TodoRow.priority, else_=2)
+        stmt = (
+            select(TodoRow.email_id, Email.subject, Email.from_addr, TodoRow.task)
+            .add_columns(TodoRow.priority, TodoRow.due_date)
+            .join(Email, Email.id == TodoRow.email_id)
+            .where(TodoRow.done.is_(False))
+            .order_by(TodoRow.due_date.is_(None), TodoRow.due_date, rank)
+            .order_by(TodoRow.email_id, TodoRow.position)
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            found = (await conn.execute(stmt)).all()
+        return [OpenTodo(r[0], r[1], r[2], r[3], r[4], rows.iso(r[5])) for r in found]
+
+    async def unsettled(self, include_scheduled: bool = True) -> int:
+        """Rows still to be done: processing, and pending (only those due now, if asked)."""
+        pending = Email.processing_status == "pending"
+        if not include_scheduled:
+            pending = and_(pending, Email.next_attempt_at <= self._clock())
+        stmt = select(func.count()).where(or_(Email.processing_status == "processing", pending))
+        async with self._engine.connect() as conn:
+            return int((await conn.execute(stmt)).scalar_one())
+
+    async def last_error(self) -> LastError | None:
+        stmt = (
+            select(Email.id, Email.updated_at, Email.last_error)
+            .where(Email.last_error.is_not(None))
+            .order_by(Email.updated_at.desc(), Email.id.desc())
+            .limit(1)
+        )
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(stmt)).first()
+        return LastError(row[0], row[1], row[2] or "") if row else None
+
+
+_RESULT_COLUMNS = (
+    Email.id,
+    Email.subject,
+    Email.from_addr,
+    Email.processing_status,
+    Result.summary,
+    Email.last_error,
+    Email.skip_reason,
+)
+_SUMMARY_COLUMNS = (
+    Email.id,
+    Email.account,
+    Email.mailbox,
+    Email.subject,
+    Email.from_addr,
+    Email.sent_at,
+    Email.processing_status,
+    Email.attempts,
+    Email.last_error,
+    Email.created_at,
+    Email.updated_at,
+)
+
+
+async def _flags_by_email(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = {}
+    stmt = select(EmailFlag.email_id, EmailFlag.flag).where(EmailFlag.email_id.in_(ids))
+    for email_id, flag in (await conn.execute(stmt)).all():
+        out.setdefault(email_id, []).append(flag)
+    return out
+
+
+async def _todos_by_email(
+    conn: AsyncConnection, ids: Sequence[int]
+) -> dict[int, list[tuple[str, str, str | None]]]:
+    out: dict[int, list[tuple[str, str, str | None]]] = {}
+    stmt = (
+        select(TodoRow.email_id, TodoRow.task, TodoRow.priority, TodoRow.due_date)
+        .where(TodoRow.email_id.in_(ids))
+        .order_by(TodoRow.email_id, TodoRow.position)
+    )
+    for email_id, task, priority, due in (await conn.execute(stmt)).all():
+        out.setdefault(email_id, []).append((task, priority, rows.iso(due)))
+    return out
