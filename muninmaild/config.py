@@ -202,7 +202,7 @@ def _ai(table: dict[str, Any], creds: Path | None, env: Mapping[str, str]) -> AI
     key = _secret(r, "api_key", creds, "cerebras.key")
     if env.get("CEREBRAS_API_KEY"):
         key = Secret(env["CEREBRAS_API_KEY"])
-    backend = r.choice("backend", "cerebras" if key else "rules", ("cerebras", "rules"))
+    backend = r.choice("backend", "cerebras" if key else "rules", ("cerebras", "rules", "noop"))
     out = AISettings(
         backend=backend,  # type: ignore[arg-type]
         model=r.string("model", d.model),

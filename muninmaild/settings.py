@@ -14,7 +14,7 @@ from muninmaild.ai.base import DEFAULT_FLAGS, FlagSpec
 
 Security = Literal["tls", "starttls", "none"]
 SourceKind = Literal["imap", "maildir"]
-BackendName = Literal["cerebras", "rules"]
+BackendName = Literal["cerebras", "rules", "noop"]
 
 
 class Secret:

@@ -183,3 +183,7 @@ def test_credentials_loaded_from_a_folder_carry_the_unit_prefix(tmp_path: Path) 
     (creds / "muninmail_cerebras.key").write_text("csk-from-folder")
     settings = load(tmp_path, "", CREDENTIALS_DIRECTORY=str(creds))
     assert settings.ai.api_key == Secret("csk-from-folder")
+
+
+def test_noop_backend_can_be_chosen_for_measurements(tmp_path: Path) -> None:
+    assert load(tmp_path, "[ai]\nbackend = 'noop'\n").ai.backend == "noop"

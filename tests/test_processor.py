@@ -220,3 +220,14 @@ async def test_row_that_crashed_every_attempt_is_failed(repo: Repository) -> Non
     assert await repo.counts() == QueueCounts(failed=1)
     [row] = await repo.results_for([1])
     assert row.last_error == "gave up after 2 attempts that did not finish"
+
+
+async def test_noop_backend_completes_with_one_todo(repo: Repository) -> None:
+    from muninmaild.ai.factory import make_backend
+
+    await repo.add_messages([new_message(1)])
+    backend = make_backend(AISettings(backend="noop"))
+    proc = Processor(repo, backend, ProcessorSettings(), AISettings(), "t", once=True)
+    await proc.run()
+    [row] = await repo.results_for([1])
+    assert (row.processing_status, len(row.todos)) == ("completed", 1)

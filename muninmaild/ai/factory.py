@@ -11,6 +11,10 @@ def make_backend(settings: AISettings) -> Backend:
         from muninmaild.ai.rules import RulesBackend
 
         return RulesBackend(settings.flags)
+    if settings.backend == "noop":
+        from muninmaild.ai.noop import NoopBackend
+
+        return NoopBackend()
     from muninmaild.ai.budget import RateBudget
     from muninmaild.ai.cerebras import CerebrasBackend
 
