@@ -86,11 +86,11 @@ timeout = 3
         code, _, err = stop(second)
         notify.close()
     assert code == 0, err
-    assert query(db, "SELECT id, processing_status, attempts FROM emails ORDER BY id") == [
-        (1, "completed", 2),
-        (2, "completed", 1),
-        (3, "completed", 1),
-    ]
+    final = query(db, "SELECT id, processing_status, attempts FROM emails ORDER BY id")
+    assert [row[:2] for row in final] == [(1, "completed"), (2, "completed"), (3, "completed")]
+    # The killed message was tried again; a row claimed ahead for the worker may have been too.
+    assert final[0][2] == 2
+    assert all(attempts in (1, 2) for _, _, attempts in final[1:])
     assert query(db, "SELECT COUNT(*), COUNT(DISTINCT email_id) FROM results") == [(3, 3)]
     todos = query(db, "SELECT email_id, COUNT(*) FROM todos GROUP BY email_id ORDER BY email_id")
     assert todos == [(1, 1), (2, 1), (3, 1)]

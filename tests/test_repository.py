@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from muninmaild.ai.base import Analysis, Todo
 from muninmaild.errors import TokenUsage
 from muninmaild.records import QueueCounts
-from muninmaild.store.repository import Repository, SyncAdvance
+from muninmaild.store.repository import Completion, Repository, SyncAdvance
 from tests.factories import new_message
 
 ANSWER = Analysis(
@@ -199,3 +200,63 @@ async def test_prune_drops_old_results_but_keeps_the_row(queue: Repository, cloc
     assert await queue.prune(30) == 1
     [row] = await queue.results_for([held.id])
     assert row.summary is None and row.processing_status == "completed"
+
+
+async def test_claim_batch_takes_due_rows_once_in_order(queue: Repository) -> None:
+    await queue.add_messages([new_message(i) for i in range(1, 8)])
+    first = await queue.claim_batch("a#1", 3, 60)
+    second = await queue.claim_batch("b#1", 10, 60)
+    assert [m.id for m in first] == [1, 2, 3]
+    assert [m.id for m in second] == [4, 5, 6, 7]
+    assert {m.token for m in first} == {"a#1"}
+    assert await queue.claim_batch("c#1", 5, 60) == []
+
+
+async def test_complete_many_fences_each_row_by_its_token(
+    queue: Repository, any_engine: AsyncEngine, clock: Clock
+) -> None:
+    await queue.add_messages([new_message(i) for i in range(1, 4)])
+    held = await queue.claim_batch("a#1", 3, 60)
+    clock.advance(61)
+    [taken] = await queue.claim_batch("b#1", 1, 60)  # row 1's lease ran out
+    items = [Completion(m.id, m.token, ANSWER, TokenUsage(1, 1), "m") for m in held]
+    assert await queue.complete_many(items) == {2, 3}
+    assert await queue.complete(taken.id, "b#1", ANSWER, TokenUsage(1, 1), "m")
+    async with any_engine.connect() as conn:
+        per_email = (
+            await conn.execute(text("SELECT email_id, COUNT(*) FROM todos GROUP BY email_id"))
+        ).all()
+    assert sorted(per_email) == [(1, 2), (2, 2), (3, 2)]
+
+
+async def test_requeued_completed_message_gets_one_set_of_results(
+    queue: Repository, any_engine: AsyncEngine
+) -> None:
+    await queue.add_messages([new_message(1)])
+    for n in range(2):
+        held = await queue.claim(f"w#{n}", 60)
+        assert held is not None
+        assert await queue.complete(held.id, held.token, ANSWER, TokenUsage(), "m")
+        assert await queue.requeue([held.id]) == 1
+    async with any_engine.connect() as conn:
+        todos = (await conn.execute(text("SELECT COUNT(*) FROM todos"))).scalar_one()
+    assert todos == 0  # requeued again at the end: the old results are gone until re-done
+
+
+async def test_reads_do_not_wait_for_a_writer_on_sqlite(
+    sqlite_engine: AsyncEngine, sqlite_url: str
+) -> None:
+    import sqlite3
+
+    queue = Repository(sqlite_engine)
+    await queue.add_messages([new_message(1)])
+    other = sqlite3.connect(sqlite_url.split("///", 1)[1], isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        counts = await asyncio.wait_for(queue.counts(), 2)
+        paused = await asyncio.wait_for(queue.paused(), 2)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert counts == QueueCounts(pending=1)
+    assert paused == {"fetcher": False, "processor": False}

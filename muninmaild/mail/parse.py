@@ -60,6 +60,7 @@ _CHARSET_ALIASES = {
 }
 
 _SURROGATES = re.compile("[\udc80-\udcff]")
+_ANY_SURROGATE = re.compile("[\ud800-\udfff]")
 _HEADER_BREAKS = re.compile(r"[\s\x00-\x1f\x7f]+")
 _MESSAGE_ID = re.compile(r"<[^<>\s]+>")
 _CAMEL_WORD = re.compile(r"(?<!^)(?=[A-Z])")
@@ -77,9 +78,38 @@ class _Scan:
 def parse_message(raw: bytes) -> ParsedMail:
     """Parses one message; never raises, whatever `raw` holds."""
     try:
-        return _parse(bytes(raw))
+        parsed = _parse(bytes(raw))
     except Exception as exc:  # the contract is to never raise, so keep at least the headers
-        return _headers_only(raw, exc)
+        parsed = _headers_only(raw, exc)
+    return _storable(parsed)
+
+
+def _storable(mail: ParsedMail) -> ParsedMail:
+    """Every text field without lone surrogates, which no database can store as UTF-8.
+
+    Codecs a message may name (utf-7, unicode_escape) decode to them, and the parser keeps raw
+    8-bit header bytes as them; one such message would otherwise fail its whole batch, again
+    at every retry, and block its mailbox.
+    """
+
+    def fix(text: str) -> str:
+        return text if text.isascii() else _ANY_SURROGATE.sub("\ufffd", text)
+
+    return replace(
+        mail,
+        message_id=fix(mail.message_id) if mail.message_id else mail.message_id,
+        subject=fix(mail.subject),
+        from_addr=fix(mail.from_addr),
+        to_addrs=fix(mail.to_addrs),
+        cc_addrs=fix(mail.cc_addrs),
+        headers={name: fix(value) for name, value in mail.headers.items()},
+        body_text=fix(mail.body_text),
+        attachments=tuple(
+            Attachment(fix(a.filename) if a.filename else a.filename, fix(a.content_type), a.size)
+            for a in mail.attachments
+        ),
+        defects=tuple(fix(d) for d in mail.defects),
+    )
 
 
 def _parse(raw: bytes) -> ParsedMail:

@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from muninmaild.errors import StoreError
 
 BUSY_TIMEOUT_MS = 10_000
+# Execution options of the repository's read-only connections (see `_on_begin`).
+READ_ONLY = {"munin_read_only": True}
 MIN_SQLITE = (3, 35, 0)  # RETURNING
 
 
@@ -54,8 +56,12 @@ def _on_connect(dbapi_conn: Any, _record: Any) -> None:
 
 def _on_begin(conn: Any) -> None:
     # A deferred transaction that later writes fails with SQLITE_BUSY at once, ignoring
-    # busy_timeout; taking the write lock up front makes writers queue instead.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # busy_timeout; taking the write lock up front makes writers queue instead. Reads need no
+    # lock under WAL, so they begin deferred and never wait for a writer.
+    if conn.get_execution_options().get("munin_read_only"):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def is_sqlite(engine: AsyncEngine) -> bool:

@@ -4,7 +4,8 @@
 `updated_at`) so its monitoring SQL works as written. One column, `next_attempt_at`, says when a
 row may next be claimed: for a `pending` row that is after its backoff, for a `processing` row it
 is the end of the lease. So one partial index serves both kinds of claim (new work and the
-expired leases of crashed workers) in order, without a sort.
+expired leases of crashed workers) in order, without a sort. There is deliberately no index led
+by `processing_status`: SQLite's planner would prefer it for the claim and sort every time.
 """
 
 from __future__ import annotations
@@ -74,7 +75,6 @@ class Email(Base):
         ),
         Index("ix_emails_message_id", "account", "message_id"),
         Index("ix_emails_source_key", "account", "mailbox", "source_key"),
-        Index("ix_emails_status", "processing_status"),
         Index("ix_emails_updated_at", "updated_at"),
     )
 
@@ -192,3 +192,17 @@ class PauseState(Base):
     component: Mapped[str] = mapped_column(String(16), primary_key=True)
     paused: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Instance(Base):
+    """A daemon sharing this database: registered at start, its heartbeat renewed while alive."""
+
+    __tablename__ = "instances"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    version: Mapped[str] = mapped_column(String(32))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -28,11 +28,12 @@ from muninmaild.store.models import Email, EmailFlag, Result, TodoRow, TokenUsag
 
 class Queries:
     _engine: AsyncEngine
+    _reader: AsyncEngine  # the engine with READ_ONLY: no write lock taken on SQLite
     _clock: Callable[[], datetime]
 
     async def counts(self) -> QueueCounts:
         stmt = select(Email.processing_status, func.count()).group_by(Email.processing_status)
-        async with self._engine.connect() as conn:
+        async with self._reader.connect() as conn:
             found = dict((await conn.execute(stmt)).all())
         return QueueCounts(**{s: int(found.get(s, 0)) for s in STATUSES})
 
@@ -41,12 +42,12 @@ class Queries:
             func.coalesce(func.sum(TokenUsageRow.tokens_in), 0),
             func.coalesce(func.sum(TokenUsageRow.tokens_out), 0),
         )
-        async with self._engine.connect() as conn:
+        async with self._reader.connect() as conn:
             tokens_in, tokens_out = (await conn.execute(stmt)).one()
         return TokenUsage(int(tokens_in), int(tokens_out))
 
     async def results_for(self, ids: Sequence[int]) -> list[ResultRow]:
-        async with self._engine.connect() as conn:
+        async with self._reader.connect() as conn:
             emails = (
                 await conn.execute(
                     select(*_RESULT_COLUMNS)
@@ -68,7 +69,7 @@ class Queries:
             stmt = stmt.where(Email.processing_status == status)
         if since is not None:
             stmt = stmt.where(Email.created_at >= since)
-        async with self._engine.connect() as conn:
+        async with self._reader.connect() as conn:
             found = (await conn.execute(stmt)).all()
             flags = await _flags_by_email(conn, [r.id for r in found])
         return [rows.message_summary(r, flags) for r in found]
@@ -83,7 +84,7 @@ class Queries:
             func.coalesce(func.sum(TokenUsageRow.tokens_in), 0),
             func.coalesce(func.sum(TokenUsageRow.tokens_out), 0),
         ).where(TokenUsageRow.email_id == email_id)
-        async with self._engine.connect() as conn:
+        async with self._reader.connect() as conn:
             row = (await conn.execute(stmt)).first()
             if row is None:
                 return None
@@ -105,7 +106,7 @@ class Queries:
             .order_by(TodoRow.email_id, TodoRow.position)
             .limit(limit)
         )
-        async with self._engine.connect() as conn:
+        async with self._reader.connect() as conn:
             found = (await conn.execute(stmt)).all()
         return [OpenTodo(r[0], r[1], r[2], r[3], r[4], rows.iso(r[5])) for r in found]
 
@@ -115,7 +116,7 @@ class Queries:
         if not include_scheduled:
             pending = and_(pending, Email.next_attempt_at <= self._clock())
         stmt = select(func.count()).where(or_(Email.processing_status == "processing", pending))
-        async with self._engine.connect() as conn:
+        async with self._reader.connect() as conn:
             return int((await conn.execute(stmt)).scalar_one())
 
     async def last_error(self) -> LastError | None:
@@ -125,7 +126,7 @@ class Queries:
             .order_by(Email.updated_at.desc(), Email.id.desc())
             .limit(1)
         )
-        async with self._engine.connect() as conn:
+        async with self._reader.connect() as conn:
             row = (await conn.execute(stmt)).first()
         return LastError(row[0], row[1], row[2] or "") if row else None
 

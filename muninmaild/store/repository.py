@@ -8,13 +8,14 @@ run on SQLite and PostgreSQL; only the insert-or-ignore construct is chosen per 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import delete, func, insert, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -27,6 +28,7 @@ from muninmaild.records import (
     SyncState,
 )
 from muninmaild.store import rows
+from muninmaild.store.engine import READ_ONLY
 from muninmaild.store.models import (
     CLAIMABLE,
     Email,
@@ -49,6 +51,17 @@ def utcnow() -> datetime:
 
 
 @dataclass(frozen=True)
+class Completion:
+    """A model answer to store for a row held under `token`."""
+
+    email_id: int
+    token: str
+    analysis: Analysis
+    usage: TokenUsage
+    model: str
+
+
+@dataclass(frozen=True)
 class SyncAdvance:
     """The mailbox position to store in the same transaction as the messages it covers."""
 
@@ -64,10 +77,18 @@ class Repository(Queries):
     def __init__(self, engine: AsyncEngine, clock: Callable[[], datetime] = utcnow) -> None:
         self._engine = engine
         self._clock = clock
+        self._reader = engine.execution_options(**READ_ONLY)
+        # SQLite has one writer at a time. Writers of this process queue here, in the event
+        # loop, instead of in SQLite's busy handler, which sleeps in steps of up to 100 ms.
+        self._sqlite_writer = asyncio.Lock() if engine.dialect.name == "sqlite" else None
 
     @asynccontextmanager
     async def _tx(self) -> AsyncIterator[AsyncConnection]:
-        async with self._engine.begin() as conn:
+        if self._sqlite_writer is None:
+            async with self._engine.begin() as conn:
+                yield conn
+            return
+        async with self._sqlite_writer, self._engine.begin() as conn:
             yield conn
 
     # -- ingest -------------------------------------------------------------------------------
@@ -120,7 +141,7 @@ class Repository(Queries):
         stmt = select(MailboxState.uidvalidity, MailboxState.highest_uid).where(
             MailboxState.account == account, MailboxState.mailbox == mailbox
         )
-        async with self._engine.connect() as conn:
+        async with self._reader.connect() as conn:
             row = (await conn.execute(stmt)).first()
         return SyncState(row[0], row[1]) if row else SyncState()
 
@@ -142,7 +163,7 @@ class Repository(Queries):
         stmt = select(Email.source_key).where(
             Email.account == account, Email.mailbox == mailbox, Email.source_key.is_not(None)
         )
-        async with self._engine.connect() as conn:
+        async with self._reader.connect() as conn:
             return {k for k in (await conn.execute(stmt)).scalars() if k}
 
     # -- fetch leases and UIDVALIDITY recovery (the IMAP fetcher) -------------------------------
@@ -181,7 +202,7 @@ class Repository(Queries):
         ).where(Email.account == account, Email.mailbox == mailbox)
         ids: set[str] = set()
         keys: set[tuple[datetime | None, str, str, int]] = set()
-        async with self._engine.connect() as conn:
+        async with self._reader.connect() as conn:
             for message_id, sent_at, from_addr, subject, size in await conn.execute(stmt):
                 if message_id:
                     ids.add(message_id)
@@ -193,18 +214,33 @@ class Repository(Queries):
 
     async def claim(self, token: str, lease_s: float) -> ClaimedMessage | None:
         """Take the next due row, or a crashed worker's row whose lease ran out: one statement."""
+        claimed = await self.claim_batch(token, 1, lease_s)
+        return claimed[0] if claimed else None
+
+    async def claim_batch(self, token: str, limit: int, lease_s: float) -> list[ClaimedMessage]:
+        """Take up to `limit` due rows in one statement; each is fenced by `token` and its id.
+
+        On PostgreSQL the rows are chosen with FOR UPDATE SKIP LOCKED, so instances sharing the
+        database never wait for, or take, each other's rows; SQLite is atomic by its write lock.
+        """
         now = self._clock()
-        next_id = (
+        due = (
             select(Email.id)
             .where(text(CLAIMABLE), Email.next_attempt_at <= now)
             .order_by(Email.next_attempt_at, Email.id)
-            .limit(1)
+            .limit(limit)
             .with_for_update(skip_locked=True)
-            .scalar_subquery()
         )
+        # One row: `=` on a scalar subquery. More: a join with the derived table. Never
+        # `IN (... LIMIT)`, which PostgreSQL may evaluate more than once.
+        if limit == 1:
+            where = Email.id == due.scalar_subquery()
+        else:
+            chosen = due.subquery()
+            where = Email.id == chosen.c.id
         stmt = (
             update(Email)
-            .where(Email.id == next_id)
+            .where(where)
             .values(
                 processing_status="processing",
                 claimed_by=token,
@@ -215,8 +251,8 @@ class Repository(Queries):
             .returning(*_CLAIM_COLUMNS)
         )
         async with self._tx() as conn:
-            row = (await conn.execute(stmt)).first()
-        return rows.claimed(row, token) if row else None
+            found = (await conn.execute(stmt)).all()
+        return sorted((rows.claimed(r, token) for r in found), key=lambda m: m.id)
 
     async def renew(self, email_id: int, token: str, lease_s: float) -> bool:
         now = self._clock()
@@ -227,16 +263,29 @@ class Repository(Queries):
         self, email_id: int, token: str, analysis: Analysis, usage: TokenUsage, model: str
     ) -> bool:
         """Store the results and mark the row completed, in one transaction; False if fenced."""
+        done = await self.complete_many([Completion(email_id, token, analysis, usage, model)])
+        return email_id in done
+
+    async def complete_many(self, items: Sequence[Completion]) -> set[int]:
+        """Mark rows completed and store their results, all in one transaction.
+
+        Only rows still held under their token are completed (the fence); the ids returned are
+        those, and only their results are written.
+        """
+        if not items:
+            return set()
         now = self._clock()
+        held = [(c.email_id, c.token) for c in items]
+        fence = (
+            update(Email)
+            .where(tuple_(Email.id, Email.claimed_by).in_(held), _PROCESSING)
+            .values(**rows.completed_values(None, now), last_error=None)
+            .returning(Email.id)
+        )
         async with self._tx() as conn:
-            done = await conn.execute(
-                _fence(email_id, token).values(**rows.completed_values(None, now), last_error=None)
-            )
-            if done.rowcount != 1:
-                return False
-            await _replace_results(conn, email_id, analysis, model, now)
-            await _insert_usage(conn, email_id, model, usage, now)
-        return True
+            done = set((await conn.execute(fence)).scalars().all())
+            await _insert_results(conn, [c for c in items if c.email_id in done], now)
+        return done
 
     async def retry(self, email_id: int, token: str, error: str, delay_s: float) -> bool:
         now = self._clock()
@@ -270,7 +319,11 @@ class Repository(Queries):
                 await _insert_usage(conn, email_id, model, usage, self._clock())
 
     async def requeue(self, ids: Sequence[int] | None = None) -> int:
-        """Failed rows (all, or the given ids in any state but processing) back to pending."""
+        """Failed rows (all, or the given ids in any state but processing) back to pending.
+
+        A completed row that is requeued loses its old results here, so that processing it
+        again writes exactly one set.
+        """
         now = self._clock()
         stmt = update(Email).values(
             processing_status="pending",
@@ -281,16 +334,20 @@ class Repository(Queries):
             updated_at=now,
         )
         if ids is None:
-            stmt = stmt.where(Email.processing_status == "failed")
+            chosen = select(Email.id).where(Email.processing_status == "failed")
         else:
-            stmt = stmt.where(Email.id.in_(ids), Email.processing_status != "processing")
+            chosen = select(Email.id).where(
+                Email.id.in_(ids), Email.processing_status != "processing"
+            )
         async with self._tx() as conn:
-            return (await conn.execute(stmt)).rowcount
+            for model in (Result, EmailFlag, TodoRow):
+                await conn.execute(delete(model).where(model.email_id.in_(chosen)))
+            return (await conn.execute(stmt.where(Email.id.in_(chosen)))).rowcount
 
     async def next_due_in(self) -> float | None:
         """Seconds until the next claimable row is due; None if there is none."""
         stmt = select(func.min(Email.next_attempt_at)).where(text(CLAIMABLE))
-        async with self._engine.connect() as conn:
+        async with self._reader.connect() as conn:
             due = (await conn.execute(stmt)).scalar_one_or_none()
         if due is None:
             return None
@@ -314,7 +371,7 @@ class Repository(Queries):
                 await conn.execute(self._insert_ignore(PauseState, row))
 
     async def paused(self) -> dict[str, bool]:
-        async with self._engine.connect() as conn:
+        async with self._reader.connect() as conn:
             rows = (await conn.execute(select(PauseState.component, PauseState.paused))).all()
             found = dict(rows)
         return {c: bool(found.get(c, False)) for c in COMPONENTS}
@@ -362,28 +419,39 @@ def _fence(email_id: int, token: str) -> Any:
     return update(Email).where(Email.id == email_id, Email.claimed_by == token, _PROCESSING)
 
 
-async def _replace_results(
-    conn: AsyncConnection, email_id: int, analysis: Analysis, model: str, now: datetime
+async def _insert_results(
+    conn: AsyncConnection, items: Sequence[Completion], now: datetime
 ) -> None:
-    # A requeued message is processed again: its new results replace the old ones.
-    for table in (Result, EmailFlag, TodoRow):
-        await conn.execute(delete(table).where(table.email_id == email_id))
+    """Results, flags, to-dos and usage of several messages: one statement per table."""
+    if not items:
+        return
     await conn.execute(
-        insert(Result).values(
-            email_id=email_id, summary=analysis.summary, model=model, created_at=now
-        )
+        insert(Result),
+        [
+            {"email_id": c.email_id, "summary": c.analysis.summary, "model": c.model}
+            | {"created_at": now}
+            for c in items
+        ],
     )
-    if analysis.flags:
-        await conn.execute(
-            insert(EmailFlag), [{"email_id": email_id, "flag": f} for f in analysis.flags]
-        )
-    if analysis.todos:
-        rows = [
-            {"email_id": email_id, "position": i, "task": t.task, "priority": t.priority}
-            | {"due_date": t.due, "done": False, "created_at": now}
-            for i, t in enumerate(analysis.todos)
-        ]
-        await conn.execute(insert(TodoRow), rows)
+    flags = [{"email_id": c.email_id, "flag": f} for c in items for f in c.analysis.flags]
+    if flags:
+        await conn.execute(insert(EmailFlag), flags)
+    todos = [
+        {"email_id": c.email_id, "position": i, "task": t.task, "priority": t.priority}
+        | {"due_date": t.due, "done": False, "created_at": now}
+        for c in items
+        for i, t in enumerate(c.analysis.todos)
+    ]
+    if todos:
+        await conn.execute(insert(TodoRow), todos)
+    usage = [
+        {"email_id": c.email_id, "model": c.model, "tokens_in": c.usage.tokens_in}
+        | {"tokens_out": c.usage.tokens_out, "created_at": now}
+        for c in items
+        if c.usage.tokens_in or c.usage.tokens_out
+    ]
+    if usage:
+        await conn.execute(insert(TokenUsageRow), usage)
 
 
 async def _insert_usage(

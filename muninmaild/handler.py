@@ -1,0 +1,159 @@
+"""One message, one error barrier: ask the model under a renewed lease, settle any failure.
+
+A good answer is handed back for the completer to store (in a batch); every failure becomes a
+retry, a snooze or a held failure, written at once. Nothing a message does escapes `handle()`
+except a database error while settling it, which the worker's own barrier catches: the row
+then keeps its lease and comes back by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from muninmaild.ai.base import Backend, ModelAnswer
+from muninmaild.ai.prepare import model_input
+from muninmaild.errors import ModelAuthError, ModelError
+from muninmaild.queue_policy import decide, retry_delay
+from muninmaild.records import ClaimedMessage
+from muninmaild.redact import Redactor
+from muninmaild.settings import AISettings, ProcessorSettings
+from muninmaild.store.repository import Completion, Repository
+
+log = logging.getLogger("muninmaild.processor")
+
+
+@dataclass
+class ProcessorStats:
+    completed: int = 0
+    retried: int = 0
+    failed: int = 0
+    snoozed: int = 0
+    lost: int = 0
+    handled_ids: list[int] = field(default_factory=list)
+
+
+class Aborted(Exception):
+    """The drain deadline passed while the model call was running."""
+
+
+class MessageHandler:
+    def __init__(
+        self,
+        repo: Repository,
+        backend: Backend,
+        ai: AISettings,
+        stats: ProcessorStats,
+        *,
+        settings: Callable[[], ProcessorSettings],
+        abort: asyncio.Event,
+        hold: Callable[[float, str], None],
+        redact: Redactor,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self._repo = repo
+        self._backend = backend
+        self._ai = ai
+        self._stats = stats
+        self._settings = settings
+        self._abort = abort
+        self._hold = hold
+        self._redact = redact
+        self._rand = rand
+
+    async def handle(self, msg: ClaimedMessage) -> Completion | None:
+        """The answer to store, or None when the message was settled otherwise."""
+        self._stats.handled_ids.append(msg.id)
+        settings = self._settings()
+        if msg.attempts > settings.max_attempts:
+            # Every earlier attempt ended without a word: a crash each time. Stop trying.
+            reason = f"gave up after {msg.attempts - 1} attempts that did not finish"
+            await self._settle_failure(msg, reason)
+            return None
+        try:
+            answer = await self._ask_under_lease(msg, settings.lease_seconds)
+        except Aborted:
+            await self.release(msg)
+            return None
+        except Exception as exc:  # the barrier: nothing one message does stops the worker
+            await self._on_error(msg, exc, settings)
+            return None
+        if answer is None:
+            self._stats.lost += 1
+            log.warning(
+                "lease on message %d was lost; another worker owns it now",
+                msg.id,
+                extra=fields(msg),
+            )
+            return None
+        return Completion(msg.id, msg.token, answer.analysis, answer.usage, answer.model)
+
+    async def release(self, msg: ClaimedMessage) -> None:
+        await self._repo.release(msg.id, msg.token)
+        log.info("message %d released to the queue unprocessed", msg.id, extra=fields(msg))
+
+    async def _ask_under_lease(self, msg: ClaimedMessage, lease_s: float) -> ModelAnswer | None:
+        """The model call, renewing the lease; None if the lease was lost."""
+        item = model_input(msg, self._ai.max_input_chars)
+        call = asyncio.create_task(self._backend.analyse(item))
+        abort = asyncio.create_task(self._abort.wait())
+        try:
+            while True:
+                await asyncio.wait(
+                    {call, abort}, timeout=lease_s / 3, return_when=asyncio.FIRST_COMPLETED
+                )
+                if call.done():
+                    return call.result()
+                if abort.done():
+                    raise Aborted
+                if not await self._repo.renew(msg.id, msg.token, lease_s):
+                    return None
+        finally:
+            for task in (call, abort):
+                task.cancel()
+            await asyncio.gather(call, abort, return_exceptions=True)
+
+    async def _on_error(
+        self, msg: ClaimedMessage, exc: Exception, settings: ProcessorSettings
+    ) -> None:
+        if isinstance(exc, ModelError):
+            await self._repo.record_usage(msg.id, self._backend.model, exc.usage)
+        else:
+            log.exception("unexpected error on message %d", msg.id, extra=fields(msg))
+
+        def backoff(attempt: int) -> float:
+            base, cap = settings.retry_base_seconds, settings.retry_max_seconds
+            return retry_delay(attempt, base, cap, self._rand)
+
+        outcome = decide(exc, msg.attempts, settings.max_attempts, backoff)
+        reason = self._redact(outcome.message)
+        if isinstance(exc, ModelAuthError):
+            self._hold(outcome.delay_s, reason)
+        if outcome.action == "snooze":
+            self._stats.snoozed += 1
+            await self._repo.snooze(msg.id, msg.token, outcome.delay_s, reason)
+        elif outcome.action == "retry":
+            self._stats.retried += 1
+            log.warning(
+                "message %d: %s; retry in %.0f s",
+                msg.id,
+                reason,
+                outcome.delay_s,
+                extra=fields(msg),
+            )
+            await self._repo.retry(msg.id, msg.token, reason, outcome.delay_s)
+        else:
+            await self._settle_failure(msg, reason)
+
+    async def _settle_failure(self, msg: ClaimedMessage, reason: str) -> None:
+        self._stats.failed += 1
+        log.error("message %d failed and is held: %s", msg.id, reason, extra=fields(msg))
+        await self._repo.fail(msg.id, msg.token, reason)
+
+
+def fields(msg: ClaimedMessage) -> dict[str, object]:
+    """Structured journal fields (MUNIN_EMAIL_ID=, MUNIN_ACCOUNT=) for one message's lines."""
+    return {"email_id": msg.id, "account": msg.account}
