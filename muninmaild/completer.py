@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from muninmaild.errors import StoreError
 from muninmaild.handler import ProcessorStats
 from muninmaild.store.repository import Completion, Repository
 
@@ -51,9 +52,13 @@ class Completer:
         for attempt in range(1, WRITE_TRIES + 1):
             try:
                 done = await self._repo.complete_many(batch)
-            except Exception:
+            except Exception as exc:
                 wait = min(30.0, 0.5 * 2**attempt)
-                log.exception("cannot store %d answer(s); trying again in %.0f s", len(batch), wait)
+                what = f"cannot store {len(batch)} answer(s)"
+                if isinstance(exc, StoreError):  # in words already, and shown in `status`
+                    log.error("%s: %s; trying again in %.0f s", what, exc, wait)
+                else:
+                    log.exception("%s; trying again in %.0f s", what, wait)
                 await asyncio.sleep(wait)
                 continue
             self._stats.completed += len(done)

@@ -94,6 +94,8 @@ def _daemon(table: dict[str, Any]) -> DaemonSettings:
             "control_max_connections", d.control_max_connections, minimum=1, maximum=4096
         ),
         control_idle_timeout=r.number("control_idle_timeout", d.control_idle_timeout, minimum=0.1),
+        fetch_lease_seconds=r.number("fetch_lease_seconds", d.fetch_lease_seconds, minimum=1.0),
+        heartbeat_seconds=r.number("heartbeat_seconds", d.heartbeat_seconds, minimum=0.1),
     )
     r.finish()
     return out

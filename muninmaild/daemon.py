@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from muninmaild import __version__, logs, report
+from muninmaild.cluster import ClusterMember
 from muninmaild.control.commands import Commands
 from muninmaild.control.listener import open_listener
 from muninmaild.control.server import ControlServer, Limits
@@ -92,12 +93,15 @@ async def _serve(
     notifier = Notifier()
     signals = Signals()
     signals.install()
+    member = _member(parts, settings)
+    await member.register()
     async with _control(parts, settings, signals), asyncio.TaskGroup() as tg:
         loops = [tg.create_task(parts.processor.run(), name="processor")]
         loops += [tg.create_task(f.run(), name=f"fetch-{f.source.account}") for f in parts.fetchers]
         beats = [
             tg.create_task(_watchdog(notifier, loops), name="watchdog"),
             tg.create_task(_status_updates(parts, notifier), name="status"),
+            tg.create_task(member.run(), name="cluster"),
         ]
         notifier.ready(await _status(parts))
         log.info("ready: %d account(s), backend %s", len(parts.fetchers), parts.backend.name)
@@ -112,10 +116,26 @@ async def _serve(
             fetcher.stop()
         parts.processor.stop(drain)
         await asyncio.wait(loops)
-        for task in beats:
+        member.stop()
+        for task in beats[:2]:
             task.cancel()
+    await member.leave()
     log.info("stopped")
     return 0
+
+
+def _member(parts: Parts, settings: Settings) -> ClusterMember:
+    def on_event(event: str) -> None:
+        # Mail queued, a pause changed, on another instance: look at the queue now.
+        parts.processor.wake()
+
+    return ClusterMember(
+        parts.repo,
+        parts.instance_id,
+        parts.engine.url,
+        heartbeat_s=settings.daemon.heartbeat_seconds,
+        on_event=on_event,
+    )
 
 
 def _control(parts: Parts, settings: Settings, signals: Signals) -> ControlServer:
@@ -123,7 +143,8 @@ def _control(parts: Parts, settings: Settings, signals: Signals) -> ControlServe
     d = settings.daemon
     listener = open_listener(d.control_socket, d.socket_group)
     limits = Limits(d.control_max_connections, d.control_idle_timeout)
-    return ControlServer(listener, Commands(parts, signals.reload).respond, __version__, limits)
+    commands = Commands(parts, signals.reload, alive_within_s=3 * d.heartbeat_seconds)
+    return ControlServer(listener, commands.respond, __version__, limits)
 
 
 async def _next_event(signals: Signals) -> str:

@@ -36,23 +36,34 @@ def instance_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
-def make_source(account: AccountSettings, index: int, repo: Repository, holder: str) -> MailSource:
+def make_source(
+    account: AccountSettings,
+    index: int,
+    repo: Repository,
+    holder: str,
+    fetch_lease_s: float = 120.0,
+) -> MailSource:
     if account.source == "maildir":
         assert account.path is not None  # the config loader insists on it
+        leases = (repo, holder, fetch_lease_s)
         return MaildirSource(
-            account.name, account.path, account.mailboxes, account.max_message_size
+            account.name, account.path, account.mailboxes, account.max_message_size, leases
         )
     if not account.server:
         raise ConfigError(f"accounts[{index}].server", 'an IMAP account needs server = "..."')
-    from muninmaild.fetch.imap import ImapSource  # aioimaplib loads only when an account needs it
+    from muninmaild.fetch.imap import (
+        ImapSource,  # aioimaplib loads only when an account needs it
+        ImapTuning,
+    )
 
-    return ImapSource(account, repo, holder)
+    return ImapSource(account, repo, holder, tuning=ImapTuning(lease_ttl=fetch_lease_s))
 
 
 def build(settings: Settings, engine: AsyncEngine, redact: Redactor, *, once: bool) -> Parts:
     repo = Repository(engine)
     me = instance_id()
-    sources = [make_source(a, i, repo, me) for i, a in enumerate(settings.accounts)]
+    lease_s = settings.daemon.fetch_lease_seconds
+    sources = [make_source(a, i, repo, me, lease_s) for i, a in enumerate(settings.accounts)]
     backend = make_backend(settings.ai)
     processor = Processor(
         repo, backend, settings.processor, settings.ai, me, once=once, redact=redact

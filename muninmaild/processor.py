@@ -23,6 +23,7 @@ from collections.abc import Callable
 
 from muninmaild.ai.base import Backend
 from muninmaild.completer import Completer
+from muninmaild.errors import StoreError
 from muninmaild.handler import MessageHandler, ProcessorStats
 from muninmaild.records import ClaimedMessage
 from muninmaild.redact import Redactor
@@ -121,7 +122,10 @@ class Processor:
                     failures += 1
                     wait = min(60.0, 0.5 * 2**failures)
                     self.last_db_error = f"cannot claim messages: {exc.__class__.__name__}: {exc}"
-                    log.exception("processor cannot reach the database; retrying in %.0f s", wait)
+                    if isinstance(exc, StoreError):  # in words already, and shown in `status`
+                        log.error("processor: %s; retrying in %.0f s", exc, wait)
+                    else:
+                        log.exception("processor cannot claim messages; retrying in %.0f s", wait)
                     await self._idle(wait)
         finally:
             await self._release_unstarted()

@@ -176,3 +176,40 @@ class LastError:
     email_id: int
     at: datetime
     message: str
+
+
+# -- instances sharing one database ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InstanceInfo:
+    id: str
+    host: str
+    pid: int
+    version: str
+
+
+@dataclass(frozen=True)
+class InstanceView:
+    id: str
+    host: str
+    pid: int
+    version: str
+    started_at: datetime
+    heartbeat_at: datetime
+    alive: bool
+    stopped: bool
+
+
+@dataclass(frozen=True)
+class MailboxHolder:
+    account: str
+    mailbox: str
+    holder: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class ClusterView:
+    instances: tuple[InstanceView, ...]
+    mailboxes: tuple[MailboxHolder, ...]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 
 MASK = "********"
@@ -14,7 +15,7 @@ class Redactor:
         self.update(secrets)
 
     def update(self, secrets: Iterable[str]) -> None:
-        found = {s for s in secrets if len(s) >= _MIN_LEN}
+        found = {form for s in secrets if len(s) >= _MIN_LEN for form in written_forms(s)}
         # Longest first, so a secret containing another is masked whole.
         self._secrets = sorted(found, key=len, reverse=True)
 
@@ -23,3 +24,18 @@ class Redactor:
             if secret in text:
                 text = text.replace(secret, MASK)
         return text
+
+
+def written_forms(secret: str) -> set[str]:
+    """The secret as it is, and as a repr, JSON or a quoted string (IMAP's too) escape it.
+
+    A message that quotes a value with `!r` (a configuration error naming the bad value) writes
+    a backslash or a quote in a secret escaped, and the plain form would not match.
+    """
+    return {
+        secret,
+        repr(secret)[1:-1],
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        secret.replace("\\", "\\\\").replace('"', '\\"'),
+    }

@@ -49,7 +49,10 @@ class DaemonSettings:
     log_level: str = "info"
     drain_timeout: float = 20.0
     control_max_connections: int = 64
-    control_idle_timeout: float = 60.0  # seconds a control connection may wait between requests
+    control_idle_timeout: float = 60.0
+    # How long a mailbox stays with a fetcher that stopped renewing (several daemons, one database).
+    fetch_lease_seconds: float = 120.0
+    heartbeat_seconds: float = 5.0  # seconds a control connection may wait between requests
 
 
 def mask_url(url: str) -> str:

@@ -260,3 +260,26 @@ async def test_reads_do_not_wait_for_a_writer_on_sqlite(
         other.close()
     assert counts == QueueCounts(pending=1)
     assert paused == {"fetcher": False, "processor": False}
+
+
+async def test_mailbox_position_never_moves_back_within_one_uidvalidity(
+    queue: Repository,
+) -> None:
+    await queue.add_messages([new_message(9)], SyncAdvance("work", "INBOX", 7, 9))
+    await queue.add_messages([new_message(5)], SyncAdvance("work", "INBOX", 7, 5))
+    assert (await queue.sync_state("work", "INBOX")).highest_uid == 9
+    await queue.add_messages([], SyncAdvance("work", "INBOX", 8, 3))  # mailbox recreated
+    state = await queue.sync_state("work", "INBOX")
+    assert (state.uidvalidity, state.highest_uid) == (8, 3)
+
+
+async def test_a_maildir_file_is_queued_once_even_by_racing_fetchers(queue: Repository) -> None:
+    first = new_message(1)
+    racing = new_message(2, message_id=None)
+    same_file = [
+        type(first)(**{**first.__dict__, "source_key": "100.a.host"}),
+        type(racing)(**{**racing.__dict__, "source_key": "100.a.host"}),
+    ]
+    assert await queue.add_messages(same_file[:1]) == 1
+    assert await queue.add_messages(same_file[1:]) == 0
+    assert await queue.counts() == QueueCounts(pending=1)

@@ -34,9 +34,38 @@ def render(s: dict[str, Any]) -> list[str]:
         f"tokens {model['tokens_in']} in, {model['tokens_out']} out",
         f"last error: {_last_error(last)}",
     ]
+    if s.get("database"):  # older daemons do not send it
+        lines.append(f"database:   {_database(s['database'])}")
     if s["accounts"]:
         lines += ["", *output.table(ACCOUNT_HEADERS, [_account(a) for a in s["accounts"]])]
+    cluster = s.get("cluster")  # older daemons do not send it
+    if cluster and len(cluster["instances"]) > 1:
+        lines += ["", *_cluster(cluster, s.get("instance"))]
     return lines
+
+
+INSTANCE_HEADERS = ("INSTANCE", "HOST", "PID", "VERSION", "STATE", "HEARTBEAT", "FETCHES")
+INSTANCE_COLOURS = {"alive": "green", "gone": "red"}
+
+
+def _cluster(cluster: dict[str, Any], me: str | None) -> list[str]:
+    """Shown once several instances share the database: who is alive, who fetches what."""
+    fetches: dict[str, list[str]] = {}
+    for m in cluster["mailboxes"]:
+        fetches.setdefault(m["holder"], []).append(f"{m['account']}/{m['mailbox']}")
+    rows: list[list[output.Cell]] = [
+        [
+            i["id"] + (" (this)" if i["id"] == me else ""),
+            i["host"],
+            str(i["pid"]),
+            i["version"],
+            (i["state"], INSTANCE_COLOURS.get(i["state"])),
+            output.when(i["heartbeat_at"]),
+            ", ".join(fetches.get(i["id"], [])) or "-",
+        ]
+        for i in cluster["instances"]
+    ]
+    return output.table(INSTANCE_HEADERS, rows)
 
 
 ACCOUNT_HEADERS = ("ACCOUNT", "STATE", "CAUGHT UP", "LAST FETCH", "QUEUED", "LAST ERROR")
@@ -52,6 +81,14 @@ def _account(a: dict[str, Any]) -> list[output.Cell]:
         str(a["queued"]),
         (output.text_or_dash(a["last_error"]), "red" if a["last_error"] else None),
     ]
+
+
+def _database(d: dict[str, Any]) -> str:
+    if d["failing"]:
+        return output.paint(f"failing: {d['last_error']}", "red")
+    if d["last_error"]:
+        return f"ok (failed at {output.when(d['last_error_at'])}: {d['last_error']})"
+    return "ok"
 
 
 def _last_error(last: dict[str, Any] | None) -> str:

@@ -35,9 +35,10 @@ Json = dict[str, Any]
 
 
 class Commands:
-    def __init__(self, parts: Parts, reload: asyncio.Event) -> None:
+    def __init__(self, parts: Parts, reload: asyncio.Event, alive_within_s: float = 30.0) -> None:
         self._parts = parts
         self._reload = reload
+        self._alive_within_s = alive_within_s  # an instance silent longer is shown as gone
         self._started = time.monotonic()
         self._handlers: dict[str, Callable[[Any], Awaitable[Json]]] = {
             "ping": self.ping,
@@ -95,6 +96,8 @@ class Commands:
             },
             "session": views.session(parts.processor.stats),
             "last_error": views.last_error(await parts.repo.last_error()),
+            "database": views.database(parts.repo.health),
+            "cluster": views.cluster(await parts.repo.cluster(self._alive_within_s)),
         }
 
     async def pause(self, args: PauseArgs) -> Json:

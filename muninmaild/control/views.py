@@ -11,6 +11,7 @@ from typing import Any
 from muninmaild.fetch.loop import FetchStatus
 from muninmaild.processor import ProcessorStats
 from muninmaild.records import (
+    ClusterView,
     LastError,
     MessageDetail,
     MessageSummary,
@@ -18,6 +19,7 @@ from muninmaild.records import (
     ResultRow,
     TodoTuple,
 )
+from muninmaild.store.health import WriteHealth
 
 Json = dict[str, Any]
 
@@ -122,6 +124,15 @@ def session(stats: ProcessorStats) -> Json:
     }
 
 
+def database(health: WriteHealth) -> Json:
+    """Whether the latest write failed, and the last failure: a full disk shows here."""
+    return {
+        "failing": health.failing,
+        "last_error": health.last_error,
+        "last_error_at": iso(health.last_error_at),
+    }
+
+
 def last_error(error: LastError | None) -> Json | None:
     if error is None:
         return None
@@ -138,3 +149,30 @@ def fetcher_settled(status: FetchStatus) -> bool:
 def _next_attempt(row: MessageDetail) -> str | None:
     # For a row being processed the column holds its lease; only a waiting row has a next try.
     return iso(row.next_attempt_at) if row.processing_status == "pending" else None
+
+
+def cluster(view: ClusterView) -> Json:
+    """Every instance sharing the database, and which of them fetches which mailbox."""
+    return {
+        "instances": [
+            {
+                "id": i.id,
+                "host": i.host,
+                "pid": i.pid,
+                "version": i.version,
+                "started_at": iso(i.started_at),
+                "heartbeat_at": iso(i.heartbeat_at),
+                "state": "alive" if i.alive else ("stopped" if i.stopped else "gone"),
+            }
+            for i in view.instances
+        ],
+        "mailboxes": [
+            {
+                "account": m.account,
+                "mailbox": m.mailbox,
+                "holder": m.holder,
+                "expires_at": iso(m.expires_at),
+            }
+            for m in view.mailboxes
+        ],
+    }

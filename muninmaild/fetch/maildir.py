@@ -3,7 +3,9 @@
 Maildir has no UIDs, so the source hands out its own, in delivery order, and keeps each file's
 unique name (the part before ':') as `source_key`; the identity of a row is then
 (account, mailbox, MAILDIR_UIDVALIDITY, uid) as for IMAP, and a file is never queued twice.
-"INBOX" is the Maildir's top folder; any other mailbox `X` is its subfolder `.X`.
+"INBOX" is the Maildir's top folder; any other mailbox `X` is its subfolder `.X`. Like an IMAP
+mailbox, each folder is read by one instance at a time (a fetch lease in the database), so that
+daemons sharing a database never hand out the same UIDs twice.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 
 from muninmaild.errors import FetchError
 from muninmaild.fetch.base import MessageStore
+from muninmaild.fetch.lease import LeaseStore, MailboxLeases
 from muninmaild.mail.parse import parse_message
 from muninmaild.records import NewMessage
 from muninmaild.store.repository import SyncAdvance
@@ -34,19 +37,27 @@ class _File:
 
 class MaildirSource:
     def __init__(
-        self, account: str, root: Path, mailboxes: tuple[str, ...], max_message_size: int
+        self,
+        account: str,
+        root: Path,
+        mailboxes: tuple[str, ...],
+        max_message_size: int,
+        leases: tuple[LeaseStore, str, float] | None = None,
     ) -> None:
+        """`leases`: the store, this instance's id and the lease's lifetime in seconds."""
         self.account = account
         self._root = root
         self._mailboxes = mailboxes
         self._max_size = max_message_size
+        self._leases = MailboxLeases(leases[0], account, leases[1], leases[2]) if leases else None
 
     async def sync(self, store: MessageStore) -> int:
         if not self._root.is_dir():
             raise FetchError(f"Maildir {self._root} does not exist or is not a folder")
         added = 0
         for mailbox in self._mailboxes:
-            added += await self._sync_mailbox(store, mailbox)
+            if self._leases is None or await self._leases.acquire(mailbox):
+                added += await self._sync_mailbox(store, mailbox)
         return added
 
     async def _sync_mailbox(self, store: MessageStore, mailbox: str) -> int:
@@ -90,10 +101,18 @@ class MaildirSource:
         )
 
     async def wait_for_mail(self, max_wait_s: float) -> None:
-        await asyncio.sleep(max_wait_s)
+        if self._leases is None:
+            await asyncio.sleep(max_wait_s)
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max_wait_s
+        while (left := deadline - loop.time()) > 0:
+            await asyncio.sleep(min(left, self._leases.renew_every))
+            await self._leases.renew_due()
 
     async def close(self) -> None:
-        return None
+        if self._leases is not None:
+            await self._leases.release_all()
 
 
 def _list(folder: Path) -> list[_File]:

@@ -19,10 +19,13 @@ MIN_SQLITE = (3, 35, 0)  # RETURNING
 
 
 def create_engine(url: str) -> AsyncEngine:
+    """`hide_parameters`: an error's text (and so a logged traceback) never quotes mail."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url, parsed.database)
-    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_async_engine(
+        url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True
+    )
 
 
 def _sqlite_engine(url: str, database: str | None) -> AsyncEngine:
@@ -34,7 +37,9 @@ def _sqlite_engine(url: str, database: str | None) -> AsyncEngine:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StoreError(f"cannot create the folder for {database}: {exc.strerror}") from None
-    engine = create_async_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+    engine = create_async_engine(
+        url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000}, hide_parameters=True
+    )
     event.listen(engine.sync_engine, "connect", _on_connect)
     event.listen(engine.sync_engine, "begin", _on_begin)
     return engine

@@ -74,7 +74,8 @@ class Email(Base):
             postgresql_where=text(CLAIMABLE),
         ),
         Index("ix_emails_message_id", "account", "message_id"),
-        Index("ix_emails_source_key", "account", "mailbox", "source_key"),
+        # A Maildir file is queued once, even by two fetchers racing for its folder.
+        Index("uq_emails_source_key", "account", "mailbox", "source_key", unique=True),
         Index("ix_emails_updated_at", "updated_at"),
     )
 

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, text, tuple_, update
+from sqlalchemy import and_, case, delete, func, insert, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from muninmaild.ai.base import Analysis
@@ -28,7 +29,9 @@ from muninmaild.records import (
     SyncState,
 )
 from muninmaild.store import rows
+from muninmaild.store.cluster import ClusterStore
 from muninmaild.store.engine import READ_ONLY
+from muninmaild.store.health import WriteHealth
 from muninmaild.store.models import (
     CLAIMABLE,
     Email,
@@ -43,6 +46,7 @@ from muninmaild.store.models import (
 from muninmaild.store.queries import Queries
 
 COMPONENTS = ("fetcher", "processor")
+NOTIFY_CHANNEL = "muninmail"
 _PROCESSING = text("emails.processing_status = 'processing'")
 
 
@@ -71,7 +75,7 @@ class SyncAdvance:
     highest_uid: int
 
 
-class Repository(Queries):
+class Repository(Queries, ClusterStore):
     """The queue's writes; the read-only queries come from `Queries`."""
 
     def __init__(self, engine: AsyncEngine, clock: Callable[[], datetime] = utcnow) -> None:
@@ -81,15 +85,21 @@ class Repository(Queries):
         # SQLite has one writer at a time. Writers of this process queue here, in the event
         # loop, instead of in SQLite's busy handler, which sleeps in steps of up to 100 ms.
         self._sqlite_writer = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        self.health = WriteHealth()
 
     @asynccontextmanager
     async def _tx(self) -> AsyncIterator[AsyncConnection]:
-        if self._sqlite_writer is None:
-            async with self._engine.begin() as conn:
-                yield conn
-            return
-        async with self._sqlite_writer, self._engine.begin() as conn:
-            yield conn
+        """A write transaction; a database error in it is recorded and raised as StoreError."""
+        try:
+            if self._sqlite_writer is None:
+                async with self._engine.begin() as conn:
+                    yield conn
+            else:
+                async with self._sqlite_writer, self._engine.begin() as conn:
+                    yield conn
+        except DBAPIError as exc:
+            raise self.health.failed(exc, self._clock()) from exc
+        self.health.succeeded()
 
     # -- ingest -------------------------------------------------------------------------------
 
@@ -117,6 +127,8 @@ class Repository(Queries):
                         known[msg.mail.message_id] = _inserted_id(inserted)
             if advance:
                 await self._save_sync_state(conn, advance, now)
+            if added:
+                await self._notify(conn, "queued")
             return added
 
     async def _first_by_message_id(
@@ -151,10 +163,19 @@ class Repository(Queries):
         key = {"account": adv.account, "mailbox": adv.mailbox}
         values: dict[str, Any] = {"uidvalidity": adv.uidvalidity, "highest_uid": adv.highest_uid}
         values |= {"last_fetch_at": now, "updated_at": now, "last_error": None}
+        # Never backwards within one UIDVALIDITY: a fetcher that lost its lease mid-sync must
+        # not make UIDs that are in use look free again.
+        keep = and_(
+            MailboxState.uidvalidity == adv.uidvalidity,
+            MailboxState.highest_uid > adv.highest_uid,
+        )
+        monotonic = values | {
+            "highest_uid": case((keep, MailboxState.highest_uid), else_=adv.highest_uid)
+        }
         changed = await conn.execute(
             update(MailboxState)
             .where(MailboxState.account == adv.account, MailboxState.mailbox == adv.mailbox)
-            .values(**values)
+            .values(**monotonic)
         )
         if changed.rowcount == 0:
             await conn.execute(self._insert_ignore(MailboxState, key | values))
@@ -342,7 +363,10 @@ class Repository(Queries):
         async with self._tx() as conn:
             for model in (Result, EmailFlag, TodoRow):
                 await conn.execute(delete(model).where(model.email_id.in_(chosen)))
-            return (await conn.execute(stmt.where(Email.id.in_(chosen)))).rowcount
+            requeued = (await conn.execute(stmt.where(Email.id.in_(chosen)))).rowcount
+            if requeued:
+                await self._notify(conn, "queued")
+            return requeued
 
     async def next_due_in(self) -> float | None:
         """Seconds until the next claimable row is due; None if there is none."""
@@ -353,6 +377,13 @@ class Repository(Queries):
             return None
         when = due if due.tzinfo else due.replace(tzinfo=UTC)
         return max(0.0, (when - self._clock()).total_seconds())
+
+    # -- instances sharing the database ---------------------------------------------------------
+
+    async def _notify(self, conn: AsyncConnection, event: str) -> None:
+        """Wake idle instances on other hosts (PostgreSQL; sent when the transaction commits)."""
+        if conn.dialect.name == "postgresql":
+            await conn.execute(select(func.pg_notify(NOTIFY_CHANNEL, event)))
 
     # -- pause and retention --------------------------------------------------------------------
 
@@ -369,6 +400,7 @@ class Repository(Queries):
             if changed.rowcount == 0:
                 row = {"component": component, "paused": paused, "updated_at": now}
                 await conn.execute(self._insert_ignore(PauseState, row))
+            await self._notify(conn, "paused" if paused else "resumed")
 
     async def paused(self) -> dict[str, bool]:
         async with self._reader.connect() as conn:

@@ -9,6 +9,9 @@ from typing import Any
 from muninmaild.errors import TokenUsage
 from muninmaild.records import (
     ClaimedMessage,
+    ClusterView,
+    InstanceView,
+    MailboxHolder,
     MessageDetail,
     MessageSummary,
     NewMessage,
@@ -155,4 +158,24 @@ def message_detail(
         todos=tuple(todos),
         tokens_in=tokens.tokens_in,
         tokens_out=tokens.tokens_out,
+    )
+
+
+def cluster_view(instances: Any, leases: Any, alive_after: datetime) -> ClusterView:
+    """Instances (alive: a heartbeat since `alive_after` and not stopped) and mailbox holders."""
+    return ClusterView(
+        instances=tuple(
+            InstanceView(
+                id=i.id,
+                host=i.host,
+                pid=i.pid,
+                version=i.version,
+                started_at=i.started_at,
+                heartbeat_at=i.heartbeat_at,
+                alive=i.stopped_at is None and i.heartbeat_at >= alive_after,
+                stopped=i.stopped_at is not None,
+            )
+            for i in instances
+        ),
+        mailboxes=tuple(MailboxHolder(*lease) for lease in leases),
     )

@@ -1,4 +1,4 @@
-"""instances of a shared database; claims without the status index
+"""instances of a shared database; claims without the status index; Maildir files unique
 
 Revision ID: 0003
 Revises: 0002
@@ -19,6 +19,10 @@ down_revision = "0002"
 def upgrade() -> None:
     with op.batch_alter_table("emails", schema=None) as batch_op:
         batch_op.drop_index("ix_emails_status")
+        batch_op.drop_index("ix_emails_source_key")
+        batch_op.create_index(
+            "uq_emails_source_key", ["account", "mailbox", "source_key"], unique=True
+        )
     op.create_table(
         "instances",
         sa.Column("id", sa.String(length=128), nullable=False),
@@ -36,3 +40,7 @@ def downgrade() -> None:
     op.drop_table("instances")
     with op.batch_alter_table("emails", schema=None) as batch_op:
         batch_op.create_index("ix_emails_status", ["processing_status"], unique=False)
+        batch_op.drop_index("uq_emails_source_key")
+        batch_op.create_index(
+            "ix_emails_source_key", ["account", "mailbox", "source_key"], unique=False
+        )

@@ -1,0 +1,198 @@
+"""Several daemons on one database: each message processed once, work and mailboxes taken over
+from an instance killed mid-run, and a pause from any instance stopping them all.
+
+Runs on the machine's PostgreSQL and on one SQLite file, with the `noop` backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from muninmaild.store.engine import create_engine
+from tests.daemon_proc import clean_env, start, stop
+from tests.fakes.notify import NotifyReceiver
+
+MUNINCTL = str(Path(__file__).resolve().parent.parent / ".venv" / "bin" / "muninctl")
+DAEMONS = 4
+FIRST = 5000
+LATER = 200
+PAUSED = 100
+MESSAGE = (
+    "From: a{n}@example.com\nSubject: Note {n}\nMessage-ID: <note-{n}@example.com>\n\nHi {n}.\n"
+)
+
+
+@dataclass
+class Daemon:
+    proc: subprocess.Popen[str]
+    sock: Path
+    notify: NotifyReceiver
+
+
+def deliver(maildir: Path, first: int, count: int) -> None:
+    new = maildir / "new"
+    new.mkdir(parents=True, exist_ok=True)
+    for n in range(first, first + count):
+        (new / f"{1_000_000 + n}.m{n}.host").write_text(MESSAGE.format(n=n))
+
+
+def config(state: Path, url: str, maildir: Path) -> Path:
+    path = state / "muninmaild.toml"
+    path.write_text(
+        f"""
+[daemon]
+state_dir = "{state}"
+control_socket = "{state}/control.sock"
+log_level = "warning"
+drain_timeout = 2
+fetch_lease_seconds = 3
+heartbeat_seconds = 0.5
+
+[database]
+url = "{url}"
+
+[[accounts]]
+name = "shared"
+source = "maildir"
+path = "{maildir}"
+poll_interval = 1
+
+[processor]
+concurrency = 8
+lease_seconds = 3
+poll_interval = 0.2
+
+[ai]
+backend = "noop"
+timeout = 2
+"""
+    )
+    return path
+
+
+def sql(url: str, query: str) -> list[tuple[object, ...]]:
+    async def run() -> list[tuple[object, ...]]:
+        engine = create_engine(url)
+        try:
+            async with engine.connect() as conn:
+                return [tuple(r) for r in (await conn.execute(text(query))).all()]
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def statuses(url: str) -> dict[str, int]:
+    rows = sql(url, "SELECT processing_status, COUNT(*) FROM emails GROUP BY processing_status")
+    return {str(s): int(str(n)) for s, n in rows}
+
+
+def wait_until(check: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():  # type: ignore[operator]
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def ctl(sock: Path, *args: str) -> str:
+    done = subprocess.run(
+        [MUNINCTL, "--socket", str(sock), *args], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.fixture(params=["postgres", "sqlite"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, db_url: str) -> Iterator[tuple[list[Daemon], Path]]:
+    maildir = tmp_path / "mail"
+    deliver(maildir, 1, FIRST)
+    daemons: list[Daemon] = []
+    try:
+        for i in range(DAEMONS):
+            state = tmp_path / f"d{i}"
+            state.mkdir()
+            notify = NotifyReceiver(state / "notify.sock")
+            env = clean_env(NOTIFY_SOCKET=str(notify.path))
+            daemons.append(
+                Daemon(
+                    start(config(state, db_url, maildir), env=env), state / "control.sock", notify
+                )
+            )
+        for d in daemons:
+            assert d.notify.wait_for("READY=1", 30), d.proc.stderr
+        yield daemons, maildir
+    finally:
+        for d in daemons:
+            if d.proc.poll() is None:
+                stop(d.proc)
+            d.notify.close()
+
+
+def holder_pid(url: str) -> int:
+    [(holder,)] = sql(url, "SELECT holder FROM fetch_leases")
+    return int(str(holder).split(":")[1])
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_daemons_share_the_work_and_survive_one_killed(
+    cluster: tuple[list[Daemon], Path], db_url: str
+) -> None:
+    daemons, maildir = cluster
+    wait_until(lambda: statuses(db_url).get("completed", 0) >= FIRST // 5, 120, "progress")
+
+    # Kill the instance that fetches the Maildir, mid-run, with claims in hand.
+    victim = next(d for d in daemons if d.proc.pid == holder_pid(db_url))
+    victim.proc.send_signal(signal.SIGKILL)
+    victim.proc.communicate(timeout=10)
+    alive = [d for d in daemons if d is not victim]
+
+    deliver(maildir, FIRST + 1, LATER)  # only another instance can queue these
+    total = FIRST + LATER
+    wait_until(lambda: statuses(db_url) == {"completed": total}, 120, "every message completed")
+    assert holder_pid(db_url) in {d.proc.pid for d in alive}
+
+    [(results, distinct)] = sql(db_url, "SELECT COUNT(*), COUNT(DISTINCT email_id) FROM results")
+    [(todos, with_todos)] = sql(db_url, "SELECT COUNT(*), COUNT(DISTINCT email_id) FROM todos")
+    assert (results, distinct, todos, with_todos) == (total, total, total, total)
+    [(idents,)] = sql(db_url, "SELECT COUNT(DISTINCT source_key) FROM emails")
+    assert idents == total
+
+    shown = json.loads(ctl(alive[0].sock, "status", "--json"))
+    states = {i["pid"]: i["state"] for i in shown["cluster"]["instances"]}
+    assert states[victim.proc.pid] == "gone"
+    assert all(states[d.proc.pid] == "alive" for d in alive)
+
+    # A pause from one instance stops claiming on all; a resume from another restarts them.
+    ctl(alive[0].sock, "pause", "processor")
+    time.sleep(1.5)  # every instance re-reads the pause within a second
+    deliver(maildir, total + 1, PAUSED)
+    wait_until(lambda: statuses(db_url).get("pending", 0) == PAUSED, 30, "paused mail queued")
+    time.sleep(2)
+    assert statuses(db_url) == {"completed": total, "pending": PAUSED}
+    ctl(alive[1].sock, "resume", "processor")
+    wait_until(lambda: statuses(db_url) == {"completed": total + PAUSED}, 60, "resumed processing")
+
+    for d in alive:
+        code, _, err = stop(d.proc)
+        assert code == 0, err
