@@ -196,3 +196,38 @@ def test_daemons_share_the_work_and_survive_one_killed(
     for d in alive:
         code, _, err = stop(d.proc)
         assert code == 0, err
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_notify_wakes_an_idle_instance_on_another_host(tmp_path: Path, pg_url: str) -> None:
+    """A worker that polls only every 60 s still takes mail queued elsewhere at once."""
+    state = tmp_path / "worker"
+    state.mkdir()
+    path = config(state, pg_url, tmp_path / "unused")
+    text_ = path.read_text().replace("poll_interval = 0.2", "poll_interval = 60")
+    path.write_text(text_.split("[[accounts]]")[0] + text_.split("poll_interval = 1", 1)[1])
+    notify = NotifyReceiver(state / "notify.sock")
+    proc = start(path, env=clean_env(NOTIFY_SOCKET=str(notify.path)))
+    try:
+        assert notify.wait_for("READY=1", 30), proc.stderr
+        time.sleep(1.0)  # past its first look at the queue: now it idles for 60 s
+
+        async def queue_elsewhere() -> None:
+            from muninmaild.store.repository import Repository
+            from tests.factories import new_message
+
+            engine = create_engine(pg_url)
+            try:
+                await Repository(engine).add_messages([new_message(i) for i in range(1, 21)])
+            finally:
+                await engine.dispose()
+
+        began = time.monotonic()
+        asyncio.run(queue_elsewhere())
+        wait_until(lambda: statuses(pg_url) == {"completed": 20}, 10, "the woken worker")
+        assert time.monotonic() - began < 5
+    finally:
+        code, _, err = stop(proc)
+        notify.close()
+    assert code == 0, err
