@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from muninmaild.fetch.imap import ImapSource, ImapTuning
 from muninmaild.records import NewMessage, SyncState
 from muninmaild.settings import AccountSettings
-from muninmaild.store.repository import Repository, SyncAdvance
+from muninmaild.store.ingest import SyncAdvance
+from muninmaild.store.repository import Repository
 
 TUNING = ImapTuning(timeout=5.0, lease_ttl=30.0)
 

@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from muninmaild.ai.base import Analysis, Todo
 from muninmaild.errors import TokenUsage
 from muninmaild.records import QueueCounts
-from muninmaild.store.repository import Completion, Repository, SyncAdvance
+from muninmaild.store.ingest import SyncAdvance
+from muninmaild.store.repository import Completion, Repository
 from tests.factories import new_message
 
 ANSWER = Analysis(

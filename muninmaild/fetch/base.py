@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from muninmaild.records import NewMessage, SyncState
-from muninmaild.store.repository import SyncAdvance
+from muninmaild.store.ingest import SyncAdvance
 
 
 class MessageStore(Protocol):

@@ -32,7 +32,7 @@ from muninmaild.fetch.lease import LeaseStore, MailboxLeases
 from muninmaild.mail.parse import parse_message
 from muninmaild.records import KnownMessages, NewMessage
 from muninmaild.settings import AccountSettings
-from muninmaild.store.repository import SyncAdvance
+from muninmaild.store.ingest import SyncAdvance
 
 log = logging.getLogger(__name__)
 

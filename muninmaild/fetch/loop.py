@@ -13,7 +13,7 @@ from muninmaild.errors import FetchAuthError
 from muninmaild.fetch.base import MailSource, MessageStore
 from muninmaild.records import NewMessage
 from muninmaild.redact import Redactor
-from muninmaild.store.repository import SyncAdvance
+from muninmaild.store.ingest import SyncAdvance
 
 log = logging.getLogger(__name__)
 BACKOFF_CAP_S = 300.0

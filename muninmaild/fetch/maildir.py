@@ -21,7 +21,7 @@ from muninmaild.fetch.base import MessageStore
 from muninmaild.fetch.lease import LeaseStore, MailboxLeases
 from muninmaild.mail.parse import parse_message
 from muninmaild.records import NewMessage
-from muninmaild.store.repository import SyncAdvance
+from muninmaild.store.ingest import SyncAdvance
 
 MAILDIR_UIDVALIDITY = 1
 BATCH = 200

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, insert, select, text, tuple_, update
+from sqlalchemy import delete, func, insert, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -24,20 +24,16 @@ from muninmaild.ai.base import Analysis
 from muninmaild.errors import TokenUsage
 from muninmaild.records import (
     ClaimedMessage,
-    KnownMessages,
-    NewMessage,
-    SyncState,
 )
 from muninmaild.store import rows
 from muninmaild.store.cluster import ClusterStore
 from muninmaild.store.engine import READ_ONLY
 from muninmaild.store.health import WriteHealth
+from muninmaild.store.ingest import IngestStore
 from muninmaild.store.models import (
     CLAIMABLE,
     Email,
     EmailFlag,
-    FetchLease,
-    MailboxState,
     PauseState,
     Result,
     TodoRow,
@@ -65,18 +61,9 @@ class Completion:
     model: str
 
 
-@dataclass(frozen=True)
-class SyncAdvance:
-    """The mailbox position to store in the same transaction as the messages it covers."""
-
-    account: str
-    mailbox: str
-    uidvalidity: int | None
-    highest_uid: int
-
-
-class Repository(Queries, ClusterStore):
-    """The queue's writes; the read-only queries come from `Queries`."""
+class Repository(IngestStore, Queries, ClusterStore):
+    """The queue's writes. Queueing fetched mail comes from `IngestStore`, the read-only queries
+    from `Queries`, the instances' bookkeeping from `ClusterStore`."""
 
     def __init__(self, engine: AsyncEngine, clock: Callable[[], datetime] = utcnow) -> None:
         self._engine = engine
@@ -101,135 +88,9 @@ class Repository(Queries, ClusterStore):
             raise self.health.failed(exc, self._clock()) from exc
         self.health.succeeded()
 
-    # -- ingest -------------------------------------------------------------------------------
-
-    async def add_messages(
-        self, batch: Sequence[NewMessage], advance: SyncAdvance | None = None
-    ) -> int:
-        """Queue new messages; returns how many were new. Known identities are ignored.
-
-        A message whose Message-ID the account already has (another folder, a recreated
-        mailbox) still gets its row, completed at once, pointing at the first copy.
-        """
-        now = self._clock()
-        async with self._tx() as conn:
-            known = await self._first_by_message_id(conn, batch)
-            added = 0
-            for msg in batch:
-                row = rows.email_values(msg, now)
-                first = known.get(msg.mail.message_id or "")
-                if first is not None and row["processing_status"] == "pending":
-                    row |= rows.completed_values(f"same Message-ID as message {first}", now)
-                inserted = await conn.execute(self._insert_ignore(Email, row))
-                if inserted.rowcount == 1:
-                    added += 1
-                    if msg.mail.message_id and first is None:
-                        known[msg.mail.message_id] = _inserted_id(inserted)
-            if advance:
-                await self._save_sync_state(conn, advance, now)
-            if added:
-                await self._notify(conn, "queued")
-            return added
-
-    async def _first_by_message_id(
-        self, conn: AsyncConnection, batch: Sequence[NewMessage]
-    ) -> dict[str, int]:
-        ids = {m.mail.message_id for m in batch if m.mail.message_id}
-        if not ids:
-            return {}
-        account = batch[0].account
-        stmt = (
-            select(Email.message_id, func.min(Email.id))
-            .where(Email.account == account, Email.message_id.in_(ids))
-            .group_by(Email.message_id)
-        )
-        return {mid: first for mid, first in (await conn.execute(stmt)).all() if mid}
-
     def _insert_ignore(self, model: Any, values: dict[str, Any]) -> Any:
         dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
         return dialect.insert(model).values(**values).on_conflict_do_nothing()
-
-    async def sync_state(self, account: str, mailbox: str) -> SyncState:
-        stmt = select(MailboxState.uidvalidity, MailboxState.highest_uid).where(
-            MailboxState.account == account, MailboxState.mailbox == mailbox
-        )
-        async with self._reader.connect() as conn:
-            row = (await conn.execute(stmt)).first()
-        return SyncState(row[0], row[1]) if row else SyncState()
-
-    async def _save_sync_state(
-        self, conn: AsyncConnection, adv: SyncAdvance, now: datetime
-    ) -> None:
-        key = {"account": adv.account, "mailbox": adv.mailbox}
-        values: dict[str, Any] = {"uidvalidity": adv.uidvalidity, "highest_uid": adv.highest_uid}
-        values |= {"last_fetch_at": now, "updated_at": now, "last_error": None}
-        # Never backwards within one UIDVALIDITY: a fetcher that lost its lease mid-sync must
-        # not make UIDs that are in use look free again.
-        keep = and_(
-            MailboxState.uidvalidity == adv.uidvalidity,
-            MailboxState.highest_uid > adv.highest_uid,
-        )
-        monotonic = values | {
-            "highest_uid": case((keep, MailboxState.highest_uid), else_=adv.highest_uid)
-        }
-        changed = await conn.execute(
-            update(MailboxState)
-            .where(MailboxState.account == adv.account, MailboxState.mailbox == adv.mailbox)
-            .values(**monotonic)
-        )
-        if changed.rowcount == 0:
-            await conn.execute(self._insert_ignore(MailboxState, key | values))
-
-    async def known_source_keys(self, account: str, mailbox: str) -> set[str]:
-        stmt = select(Email.source_key).where(
-            Email.account == account, Email.mailbox == mailbox, Email.source_key.is_not(None)
-        )
-        async with self._reader.connect() as conn:
-            return {k for k in (await conn.execute(stmt)).scalars() if k}
-
-    # -- fetch leases and UIDVALIDITY recovery (the IMAP fetcher) -------------------------------
-
-    async def acquire_fetch_lease(
-        self, account: str, mailbox: str, holder: str, ttl_s: float
-    ) -> bool:
-        """Take a mailbox's lease if free, expired or ours (then renew it): one statement."""
-        now = self._clock()
-        dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
-        expires = now + timedelta(seconds=ttl_s)
-        stmt = dialect.insert(FetchLease).values(
-            account=account, mailbox=mailbox, holder=holder, expires_at=expires
-        )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["account", "mailbox"],
-            set_={"holder": stmt.excluded.holder, "expires_at": stmt.excluded.expires_at},
-            where=(FetchLease.holder == holder) | (FetchLease.expires_at < now),
-        ).returning(FetchLease.holder)
-        async with self._tx() as conn:
-            return (await conn.execute(stmt)).first() is not None
-
-    async def release_fetch_lease(self, account: str, mailbox: str, holder: str) -> None:
-        stmt = delete(FetchLease).where(
-            FetchLease.account == account,
-            FetchLease.mailbox == mailbox,
-            FetchLease.holder == holder,
-        )
-        async with self._tx() as conn:
-            await conn.execute(stmt)
-
-    async def known_messages(self, account: str, mailbox: str) -> KnownMessages:
-        """Message-IDs, and (date, sender, subject, size) of messages without one."""
-        stmt = select(
-            Email.message_id, Email.sent_at, Email.from_addr, Email.subject, Email.size
-        ).where(Email.account == account, Email.mailbox == mailbox)
-        ids: set[str] = set()
-        keys: set[tuple[datetime | None, str, str, int]] = set()
-        async with self._reader.connect() as conn:
-            for message_id, sent_at, from_addr, subject, size in await conn.execute(stmt):
-                if message_id:
-                    ids.add(message_id)
-                else:
-                    keys.add((sent_at, from_addr, subject, size))
-        return KnownMessages(frozenset(ids), frozenset(keys))
 
     # -- the queue ------------------------------------------------------------------------------
 
@@ -441,10 +302,6 @@ _CLAIM_COLUMNS = (
     Email.attachments,
     Email.has_calendar,
 )
-
-
-def _inserted_id(result: Any) -> int:
-    return int(result.inserted_primary_key[0])
 
 
 def _fence(email_id: int, token: str) -> Any:
