@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -94,6 +95,17 @@ def test_notifier_without_socket_is_silent() -> None:
 def test_redactor_masks_longest_secret_first() -> None:
     redact = Redactor(["abcd", "abcdefgh", "x"])
     assert redact("key abcdefgh and abcd and x") == "key ******** and ******** and x"
+
+
+def test_redactor_masks_a_secret_also_as_escaped_in_a_repr_json_or_quoted_string() -> None:
+    secret = 'pa"ss\\wörd'
+    redact = Redactor([secret])
+    for text in (secret, repr(secret), json.dumps(secret), json.dumps(secret, ensure_ascii=False)):
+        assert redact(f"not {text} here") in (
+            "not ******** here",
+            "not '********' here",
+            'not "********" here',
+        )
 
 
 def test_journal_native_protocol_carries_message_fields(

@@ -67,6 +67,12 @@ def assert_well_formed(parsed: ParsedMail, raw: bytes) -> None:
     assert all(isinstance(v, str) and "\n" not in v for v in parsed.headers.values())
     assert set(parsed.headers) <= set(KEPT_HEADERS)
     assert parsed.size == len(raw)
+    # Every text field can be stored: no lone surrogates, which UTF-8 cannot encode.
+    texts = [parsed.subject, parsed.from_addr, parsed.body_text, *parsed.headers.values()]
+    texts += [parsed.message_id or "", *parsed.defects, parsed.to_addrs, parsed.cc_addrs]
+    texts += [f"{a.filename or ''}{a.content_type}" for a in parsed.attachments]
+    for text in texts:
+        text.encode("utf-8")
 
 
 # --- CPython's own test messages --------------------------------------------------------------
@@ -333,6 +339,18 @@ def test_transfer_encodings_are_undone(encoding: str, payload: bytes) -> None:
         body=payload,
     )
     assert parse_message(raw).body_text.startswith("Grüße")
+
+
+def test_codecs_that_decode_to_lone_surrogates_give_replacement_characters() -> None:
+    raw = multipart(
+        part("text/plain; charset=utf-7", b"a +2AA- b"),
+        b"Content-Type: image/p\xffng\r\n\r\nx",  # a raw 8-bit byte in the header
+    )
+    raw = b"Subject: =?utf-7?q?+2AA-?= =?unicode_escape?q?=5Cud800?=\r\n" + raw
+    parsed = parse_message(raw)
+    assert parsed.subject == "\ufffd\ufffd"  # adjacent encoded words join without a space
+    assert parsed.body_text == "a \ufffd b"
+    assert parsed.attachments == (Attachment(None, "image/p\ufffdng", 1),)
 
 
 def test_nul_bytes_are_removed_from_headers_and_body() -> None:

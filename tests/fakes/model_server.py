@@ -105,6 +105,8 @@ class FakeModelServer:
         retry_after: str = "2",
         tokens_per_minute: int = 60000,
         requests_per_day: int = 14400,
+        window_s: float = 60.0,
+        echo_key: bool = False,
     ) -> None:
         self._lock = threading.Lock()
         self._state = _State(latency=latency)
@@ -115,6 +117,9 @@ class FakeModelServer:
         self.retry_after = retry_after
         self.tokens_per_minute = tokens_per_minute
         self.requests_per_day = requests_per_day
+        # The token "minute": shorter in tests that must not wait out a whole minute after a 429.
+        self.window_s = window_s
+        self.echo_key = echo_key  # a 401 quotes the key it refused, as some services do
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -226,7 +231,7 @@ class FakeModelServer:
         with self._lock:
             state = self._state
             state.answered += 1
-            if time.monotonic() - state.window_start >= 60:
+            if time.monotonic() - state.window_start >= self.window_s:
                 state.window_start, state.window_tokens = time.monotonic(), 0
             state.window_tokens += tokens
             return self._limit_headers(exhausted=False)
@@ -235,7 +240,7 @@ class FakeModelServer:
         """The service's headers; `exhausted` says the token minute is used up (a 429)."""
         state = self._state
         left = 0 if exhausted else max(0, self.tokens_per_minute - state.window_tokens)
-        reset = max(0.0, 60 - (time.monotonic() - state.window_start))
+        reset = max(0.0, self.window_s - (time.monotonic() - state.window_start))
         return {
             "x-ratelimit-limit-tokens-minute": str(self.tokens_per_minute),
             "x-ratelimit-remaining-tokens-minute": str(left),
@@ -332,7 +337,11 @@ class _Handler(BaseHTTPRequestHandler):
         owner = self.server.owner
         if fault in _ERRORS:
             headers = owner._rate_limited_headers() if fault == "429" else None
-            self._send_json(int(fault), _ERRORS[fault], headers)
+            body = _ERRORS[fault]
+            if fault == "401" and owner.echo_key:
+                key = self.headers.get("authorization", "").removeprefix("Bearer ")
+                body = _error(f"Incorrect API key provided: {key}", "auth_error", "wrong_api_key")
+            self._send_json(int(fault), body, headers)
         elif fault in {"timeout", "drop"}:
             if fault == "timeout":
                 owner._wait(owner.hold_s)

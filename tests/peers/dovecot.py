@@ -112,6 +112,9 @@ class Dovecot:
             while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
                 time.sleep(0.02)
             if not any(_alive(pid) for pid in pids):
+                # The master may still be a zombie nobody has reaped: Dovecot would take the
+                # pid file's pid for a running master and refuse to start again.
+                pid_file.unlink(missing_ok=True)
                 return
         raise RuntimeError(f"Dovecot (master pid {master}) did not stop")
 
