@@ -78,7 +78,6 @@ class Processor:
             redact=redact or Redactor(),
             rand=rand,
         )
-        self.last_db_error: str | None = None
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tg:
@@ -116,12 +115,11 @@ class Processor:
                 try:
                     if not await self._feed_once():
                         return
-                    failures, self.last_db_error = 0, None
+                    failures = 0
                 except Exception as exc:
                     # The database itself failed (locked, disk full, gone): wait and try again.
                     failures += 1
                     wait = min(60.0, 0.5 * 2**failures)
-                    self.last_db_error = f"cannot claim messages: {exc.__class__.__name__}: {exc}"
                     if isinstance(exc, StoreError):  # in words already, and shown in `status`
                         log.error("processor: %s; retrying in %.0f s", exc, wait)
                     else:
