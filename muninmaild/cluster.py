@@ -44,8 +44,17 @@ class ClusterMember:
         self._stopping = asyncio.Event()
 
     async def register(self) -> None:
-        info = InstanceInfo(self._id, socket.gethostname(), os.getpid(), __version__)
-        await self._repo.register_instance(info)
+        host = socket.gethostname()
+        await self._reap_dead(host)
+        await self._repo.register_instance(InstanceInfo(self._id, host, os.getpid(), __version__))
+
+    async def _reap_dead(self, host: str) -> None:
+        """Instances of this host whose process is gone (killed, crashed) give their mailboxes
+        up now: a daemon restarted by systemd fetches at once, not after their leases run out."""
+        for instance_id, pid in await self._repo.running_on(host):
+            if not _process_exists(pid):
+                log.info("instance %s is gone; taking over its mailboxes", instance_id)
+                await self._repo.instance_stopped(instance_id)
 
     async def run(self) -> None:
         """Heartbeat (and on PostgreSQL keep listening) until `stop()`."""
@@ -95,3 +104,15 @@ class ClusterMember:
         if conn is not None and not conn.is_closed():
             with contextlib.suppress(Exception):
                 await conn.close(timeout=2)
+
+
+def _process_exists(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # an earlier run with our pid (a container's pid 1): we have not registered
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, another user's
+    return True

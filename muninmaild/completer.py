@@ -62,18 +62,21 @@ class Completer:
                 await asyncio.sleep(wait)
                 continue
             self._stats.completed += len(done)
-            self._note_lost(batch, done)
+            self._note_done(batch, done)
             return
         log.error(
             "gave up storing %d answer(s); their messages will be processed again", len(batch)
         )
 
-    def _note_lost(self, batch: list[Completion], done: set[int]) -> None:
+    def _note_done(self, batch: list[Completion], done: set[int]) -> None:
         for item in batch:
-            if item.email_id not in done:
+            fields = {"email_id": item.email_id}
+            if item.email_id in done:
+                log.debug("message %d completed", item.email_id, extra=fields)
+            else:
                 self._stats.lost += 1
                 log.warning(
                     "message %d was taken over before its answer was stored",
                     item.email_id,
-                    extra={"email_id": item.email_id},
+                    extra=fields,
                 )

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from muninmaild.store.engine import create_engine
 from tests.daemon_proc import clean_env, start, stop
@@ -231,3 +232,28 @@ def test_notify_wakes_an_idle_instance_on_another_host(tmp_path: Path, pg_url: s
         code, _, err = stop(proc)
         notify.close()
     assert code == 0, err
+
+
+async def test_a_dead_local_instance_gives_up_its_mailboxes_at_start(
+    sqlite_engine: AsyncEngine,
+) -> None:
+    """A daemon restarted after a crash fetches at once, not when the old lease runs out."""
+    import socket as socket_
+
+    from muninmaild.cluster import ClusterMember
+    from muninmaild.records import InstanceInfo
+    from muninmaild.store.repository import Repository
+
+    repo = Repository(sqlite_engine)
+    dead = await asyncio.create_subprocess_exec("true")
+    await dead.wait()
+    await repo.register_instance(InstanceInfo("old", socket_.gethostname(), dead.pid, "0"))
+    await repo.register_instance(InstanceInfo("elsewhere", "other-host", dead.pid, "0"))
+    assert await repo.acquire_fetch_lease("a", "INBOX", "old", 120)
+    member = ClusterMember(
+        repo, "new", sqlite_engine.url, heartbeat_s=1, on_event=lambda event: None
+    )
+    await member.register()
+    assert await repo.acquire_fetch_lease("a", "INBOX", "new", 120)
+    states = {i.id: i.stopped for i in (await repo.cluster(60)).instances}
+    assert states == {"old": True, "elsewhere": False, "new": False}

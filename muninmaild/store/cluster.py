@@ -45,6 +45,14 @@ class ClusterStore:
             )
             await conn.execute(delete(FetchLease).where(FetchLease.holder == instance_id))
 
+    async def running_on(self, host: str) -> list[tuple[str, int]]:
+        """(id, pid) of the instances on `host` not marked stopped."""
+        stmt = select(Instance.id, Instance.pid).where(
+            Instance.host == host, Instance.stopped_at.is_(None)
+        )
+        async with self._reader.connect() as conn:
+            return [(i, p) for i, p in (await conn.execute(stmt)).all()]
+
     async def cluster(self, alive_within_s: float, keep_s: float = 86400.0) -> ClusterView:
         """Instances seen in the last `keep_s` seconds, and who fetches which mailbox."""
         now = self._clock()
