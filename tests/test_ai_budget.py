@@ -47,12 +47,24 @@ async def test_requests_within_the_budget_go_at_once(fake: FakeTime) -> None:
     assert fake.sleeps == []
 
 
-async def test_requests_per_minute_refill_at_limit_over_sixty(fake: FakeTime) -> None:
+async def test_requests_per_minute_wait_for_the_oldest_to_leave_the_minute(
+    fake: FakeTime,
+) -> None:
     b = budget(fake, rpm=2)
     await b.acquire(1)
     await b.acquire(1)
     await b.acquire(1)
-    assert fake.waited == pytest.approx(30.0)  # one request every 60/2 s
+    assert fake.waited == pytest.approx(60.0)  # the third goes when the first is a minute old
+
+
+async def test_never_more_requests_than_the_budget_in_any_minute(fake: FakeTime) -> None:
+    b = budget(fake, rpm=60)
+    sent: list[float] = []
+    for _ in range(200):
+        await b.acquire(1)
+        sent.append(fake.now)
+    busiest = max(sum(1 for t in sent if start <= t < start + 60) for start in sent)
+    assert busiest == 60
 
 
 async def test_tokens_per_minute_refill_at_limit_over_sixty(fake: FakeTime) -> None:
@@ -178,7 +190,7 @@ async def test_requests_minute_headers_lower_the_request_bucket(fake: FakeTime) 
         {"x-ratelimit-remaining-requests-minute": "0", "x-ratelimit-reset-requests-minute": "20"}
     )
     await b.acquire(1)
-    assert fake.waited == pytest.approx(22.0)
+    assert fake.waited == pytest.approx(20.0)  # the server's reset
 
 
 async def test_spent_daily_quota_holds_requests_until_the_daily_reset(fake: FakeTime) -> None:

@@ -1,12 +1,12 @@
 """A requests-per-minute and tokens-per-minute budget for one process.
 
-Two token buckets (capacity = the per-minute limit, refilled at limit/60 a second) decide when the
-next request may go. The server's own `x-ratelimit-*` headers correct them: when it says fewer
-remain than we think, we take its word and stop refilling until its reset time, since its window
-is the one that answers 429. A 429 pauses everything for its retry delay, and a spent daily
-request quota holds requests until the daily reset.
+Requests: at most the limit in any 60 s (a sliding log). Tokens: a token bucket (capacity =
+the per-minute limit, refilled at limit/60 a second). The server's `x-ratelimit-*` headers
+correct both: when it says fewer remain than we think, we take its word until its reset time,
+since its window is the one that answers 429. A 429 pauses everything for its retry delay, and
+a spent daily request quota holds requests until the daily reset.
 
-Concurrency is not limited here (the processor has a semaphore); waiters are served in order.
+Concurrency is not limited here (the processor's workers are); waiters are served in order.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 
 Clock = Callable[[], float]
@@ -54,6 +55,38 @@ class _Bucket:
             self.hold_until = max(self.hold_until, now + reset_in)
 
 
+class _Window:
+    """At most `limit` requests in any 60 s: a sliding log of when each one went.
+
+    A bucket that starts full lets a whole minute's budget through at once and then refills,
+    so a fresh start could send almost twice the limit within one minute; a log cannot.
+    """
+
+    def __init__(self, limit: float) -> None:
+        self.capacity = limit
+        self._sent: deque[float] = deque()
+
+    def refill(self, now: float) -> None:
+        while self._sent and self._sent[0] <= now - _MINUTE:
+            self._sent.popleft()
+
+    def wait_for(self, amount: float, now: float) -> float:
+        if len(self._sent) + amount <= self.capacity:
+            return 0.0
+        return self._sent[0] + _MINUTE - now
+
+    def take(self, now: float) -> None:
+        self._sent.append(now)
+
+    def lower(self, remaining: float, reset_in: float, now: float) -> None:
+        """The server counts fewer left: hold the difference until its reset."""
+        missing = int(self.capacity - len(self._sent) - remaining)
+        if missing > 0:
+            expires = now + reset_in - _MINUTE  # these phantom entries run out at the reset
+            self._sent.extend([expires] * missing)
+            self._sent = deque(sorted(self._sent))
+
+
 class RateBudget:
     """Waits until a request and its tokens fit in the per-minute limits."""
 
@@ -69,7 +102,7 @@ class RateBudget:
         self._clock = clock
         self._sleep = sleep
         now = clock()
-        self._requests = _Bucket(float(requests_per_minute), now)
+        self._requests = _Window(float(requests_per_minute))
         self._tokens = _Bucket(float(tokens_per_minute), now)
         self._paused_until = now
         self._day_remaining: float | None = None
@@ -120,7 +153,7 @@ class RateBudget:
         return now
 
     def _take(self, tokens: int) -> None:
-        self._requests.level -= 1
+        self._requests.take(self._clock())
         self._tokens.level -= max(tokens, 0)
         if self._day_remaining is not None:
             self._day_remaining -= 1
@@ -134,7 +167,7 @@ class RateBudget:
         return 0.0 if self._day_remaining >= 1 else self._day_reset_at - now
 
     def _observe_bucket(
-        self, bucket: _Bucket, headers: Mapping[str, str], window: str, now: float
+        self, bucket: _Bucket | _Window, headers: Mapping[str, str], window: str, now: float
     ) -> None:
         remaining = _number(headers.get(f"x-ratelimit-remaining-{window}"), bucket.capacity)
         reset_in = _number(headers.get(f"x-ratelimit-reset-{window}"), _MINUTE)
