@@ -1,8 +1,8 @@
-"""Pick the backend. The SDK loads only when the `cerebras` backend is configured."""
+"""Pick the backend. The SDK loads only when the `cerebras` backend has a message to analyse."""
 
 from __future__ import annotations
 
-from muninmaild.ai.base import Backend
+from muninmaild.ai.base import Backend, ModelAnswer, ModelInput
 from muninmaild.settings import AISettings
 
 
@@ -15,8 +15,33 @@ def make_backend(settings: AISettings) -> Backend:
         from muninmaild.ai.noop import NoopBackend
 
         return NoopBackend()
-    from muninmaild.ai.budget import RateBudget
-    from muninmaild.ai.cerebras import CerebrasBackend
+    return LazyCerebras(settings)
 
-    budget = RateBudget(settings.requests_per_minute, settings.tokens_per_minute)
-    return CerebrasBackend(settings, budget)
+
+class LazyCerebras:
+    """The `cerebras` backend, built on its first message.
+
+    The SDK brings httpx and pydantic, about 25 MB and a quarter of a second; an idle daemon,
+    or one that only fetches, never pays for them.
+    """
+
+    name = "cerebras"
+
+    def __init__(self, settings: AISettings) -> None:
+        self.model = settings.model
+        self._settings = settings
+        self._backend: Backend | None = None
+
+    async def analyse(self, item: ModelInput) -> ModelAnswer:
+        if self._backend is None:
+            from muninmaild.ai.budget import RateBudget
+            from muninmaild.ai.cerebras import CerebrasBackend
+
+            s = self._settings
+            budget = RateBudget(s.requests_per_minute, s.tokens_per_minute)
+            self._backend = CerebrasBackend(s, budget)
+        return await self._backend.analyse(item)
+
+    async def aclose(self) -> None:
+        if self._backend is not None:
+            await self._backend.aclose()
