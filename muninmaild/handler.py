@@ -74,7 +74,12 @@ class MessageHandler:
             await self._settle_failure(msg, reason)
             return None
         try:
-            answer = await self._ask_under_lease(msg, settings.lease_seconds)
+            if self._backend.local:
+                answer: ModelAnswer | None = await self._backend.analyse(
+                    model_input(msg, self._ai.max_input_chars)
+                )
+            else:
+                answer = await self._ask_under_lease(msg, settings.lease_seconds)
         except Aborted:
             await self.release(msg)
             return None

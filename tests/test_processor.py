@@ -32,6 +32,7 @@ Script = Callable[[ModelInput], ModelAnswer]
 class ScriptedBackend:
     name = "scripted"
     model = "scripted-1"
+    local = False
 
     def __init__(self, *steps: Exception | float | None) -> None:
         """Each step: an exception to raise, a delay in seconds before a good answer, or None."""

@@ -79,6 +79,9 @@ class Backend(Protocol):
 
     name: str
     model: str
+    # True for backends that answer in this process at once (rules, noop): no lease renewal,
+    # no drain deadline to watch, so the processor calls them directly.
+    local: bool
 
     async def analyse(self, item: ModelInput) -> ModelAnswer: ...
 

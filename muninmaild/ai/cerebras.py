@@ -84,6 +84,7 @@ class CerebrasBackend:
     """A `Backend` speaking the chat completions API with a JSON schema for the answer."""
 
     name = "cerebras"
+    local = False
 
     def __init__(
         self,

@@ -26,6 +26,7 @@ class LazyCerebras:
     """
 
     name = "cerebras"
+    local = False
 
     def __init__(self, settings: AISettings) -> None:
         self.model = settings.model

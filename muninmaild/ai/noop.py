@@ -19,6 +19,7 @@ _ANSWER = Analysis(
 class NoopBackend:
     name = "noop"
     model = "noop"
+    local = True
 
     async def analyse(self, item: ModelInput) -> ModelAnswer:
         return ModelAnswer(_ANSWER, TokenUsage(0, 0), self.model)

@@ -364,6 +364,7 @@ class RulesBackend:
 
     name = "rules"
     model = "rules-v1"
+    local = True
 
     def __init__(
         self,
