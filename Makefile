@@ -67,3 +67,25 @@ deb:
 dist: $(VENV)/.installed-test
 	rm -f $(DIST)/muninmail-*.tar.gz $(DIST)/muninmail-*.whl
 	$(BIN)/python -m build --outdir $(DIST) .
+
+# Benchmarks (bench/README.md): every scenario beside its anchor, results in bench/results.*.
+# The anchors install themselves: isync (mbsync) through apt when root and missing, Celery with
+# Redis support into a virtualenv of its own so the project's stays clean.
+ANCHORS := bench/.venv-anchors
+
+.PHONY: bench bench-smoke anchors
+
+$(ANCHORS)/.installed:
+	$(PYTHON) -m venv $(ANCHORS)
+	$(ANCHORS)/bin/pip install --quiet 'celery[redis]>=5.3,<6'
+	touch $@
+
+anchors: $(ANCHORS)/.installed peers
+	@command -v mbsync >/dev/null || [ "$$(id -u)" != 0 ] || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq isync >/dev/null; }
+
+bench: $(VENV)/.installed anchors
+	$(BIN)/python -m bench.run --size full
+
+bench-smoke: $(VENV)/.installed anchors
+	$(BIN)/python -m bench.run --size smoke --runs 1

@@ -1,0 +1,1 @@
+"""muninmail's benchmarks: `python -m bench.run` (bench/README.md)."""

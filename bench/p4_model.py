@@ -1,0 +1,154 @@
+"""P4: model-bound processing; our model server answers every request in 200 ms.
+
+Ours: the `cerebras` backend (the real SDK) against `bench/model_proc.py` with
+`[processor] concurrency = 32` and budgets far above the load, draining a copy of the prepared
+queue; the limit is 32 / 0.2 s = 160 messages a second. Anchor in the same runs: Celery with
+Redis, threads pool with 32 threads, each task one request to the same server.
+
+Then the budget: a daemon with `requests_per_minute = 60` and more work queued than that is
+left running for a fixed window, and the server's own request log is checked: no 60-second
+window may hold more than 60 requests.
+"""
+
+from __future__ import annotations
+
+import time
+
+from bench import anchors
+from bench.context import Context
+from bench.core import Goal, Row, ScenarioResult, compare
+from bench.drain import drain, processor_config
+from bench.procs import ModelServer
+from bench.queue import SqliteProbe
+
+TITLE = "model-bound: 200 ms model, concurrency 32"
+LATENCY = 0.2
+CONCURRENCY = 32
+LIMIT = CONCURRENCY / LATENCY
+BUDGET_RPM = 60
+BIG = 1_000_000_000
+
+
+def cerebras_config(base_url: str, rpm: int = BIG, concurrency: int = CONCURRENCY) -> str:
+    ai = "\n".join(
+        [
+            'backend = "cerebras"',
+            f'base_url = "{base_url}"',
+            'api_key = "bench"',
+            f"requests_per_minute = {rpm}",
+            f"tokens_per_minute = {BIG}",
+            "timeout = 30",
+        ]
+    )
+    return processor_config(concurrency, ai)
+
+
+def ours(ctx: Context, server: ModelServer, count: int) -> float:
+    template = ctx.sqlite_template(count)
+    daemon = ctx.daemon(None, cerebras_config(server.base_url), "p4")
+    template.copy_to(daemon.db_path)
+    probe = SqliteProbe(daemon.db_path)
+    try:
+        return drain([daemon], probe, count)
+    finally:
+        probe.close()
+
+
+def budget_check(ctx: Context, window: float) -> tuple[int, int, float]:
+    """(most requests in any 60 s, requests in all, seconds watched) under a 60/min budget."""
+    server = ModelServer(ctx.root, LATENCY)
+    try:
+        template = ctx.sqlite_template(ctx.size.p4_messages)
+        daemon = ctx.daemon(None, cerebras_config(server.base_url, BUDGET_RPM), "p4-budget")
+        template.copy_to(daemon.db_path)
+        daemon.start()
+        daemon.wait_ready()
+        start = time.time()
+        daemon.call("resume", {"what": "processor"})
+        time.sleep(window)
+        daemon.stop()
+    finally:
+        readings = server.stop()
+    return max_in_window(readings, 60.0), readings[-1][1] if readings else 0, time.time() - start
+
+
+def max_in_window(readings: list[tuple[float, int]], window: float) -> int:
+    """The most requests that arrived within any `window` seconds, from cumulative readings."""
+    best, first = 0, 0
+    for t, count in readings:
+        while readings[first][0] <= t - window:
+            first += 1
+        before = readings[first - 1][1] if first > 0 else 0
+        best = max(best, count - before)
+    return best
+
+
+def run(ctx: Context) -> ScenarioResult:
+    n = ctx.size.p4_messages
+    missing = anchors.celery_missing()
+    rates: dict[str, list[float]] = {"ours": [], "celery": []}
+    server = ModelServer(ctx.root, LATENCY)
+    try:
+        for i in range(ctx.runs):
+            turn = ["ours", "celery"] if i % 2 == 0 else ["celery", "ours"]
+            for name in turn:
+                if name == "ours":
+                    seconds = ours(ctx, server, n)
+                elif missing is None:
+                    folder = ctx.folder("p4-celery")
+                    seconds = anchors.drain(
+                        folder, n, "threads", CONCURRENCY, "model", server.base_url
+                    )
+                else:
+                    continue
+                rates[name].append(n / seconds)
+                ctx.log(f"P4 run {i + 1}: {name} {n / seconds:,.1f} messages/s")
+    finally:
+        server.stop()
+    window = ctx.size.p4_budget_window_s
+    most, sent, watched = budget_check(ctx, window)
+    ctx.log(f"P4 budget: {sent} requests in {watched:.1f} s, at most {most} in any 60 s")
+    result = ScenarioResult("P4", f"{TITLE} ({n:,})")
+    result.rows.append(
+        compare(
+            "P4",
+            "throughput vs the limit",
+            "msg/s",
+            rates["ours"],
+            "limit 32 / 0.2 s",
+            [LIMIT] * len(rates["ours"]),
+            Goal(">=", 0.99, ">= 0.99x the limit"),
+        )
+    )
+    result.rows.append(
+        compare(
+            "P4",
+            "throughput vs Celery",
+            "msg/s",
+            rates["ours"],
+            f"Celery+Redis, threads {CONCURRENCY}",
+            rates["celery"] if missing is None else None,
+            None,
+            missing or "",
+        )
+    )
+    result.rows.append(
+        Row(
+            "P4",
+            f"requests in any 60 s, budget {BUDGET_RPM}/min, {window:g} s watched",
+            float(most),
+            "req",
+            judged=float(most),
+            judged_unit="req",
+            goal=Goal("<=", BUDGET_RPM, f"<= {BUDGET_RPM} (the budget)"),
+            note=f"{sent} requests in {watched:.1f} s with requests_per_minute = {BUDGET_RPM}",
+        )
+    )
+    result.details = {
+        "messages": n,
+        "latency_s": LATENCY,
+        "concurrency": CONCURRENCY,
+        "rates": rates,
+        "budget": {"window_s": window, "requests": sent, "max_in_60s": most},
+    }
+    return result

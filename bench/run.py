@@ -1,0 +1,95 @@
+"""Run the benchmarks: `python -m bench.run [--scenario P1..P7|all] [--size smoke|full] [--runs N]`.
+
+Each scenario measures our daemon and its anchor in the same runs, on this machine, and reports
+medians and per-run ratios; the table goes to standard output and, with every single figure,
+to `results.json` and `results.md` (`results-smoke.*` for the smoke size) in `--out`.
+A scenario that fails is reported as failed and the others still run; the exit status is 1
+then, and 0 otherwise, whether goals were met or not: benchmarks report, tests assert.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from bench import report
+from bench.context import Context
+from bench.core import SIZES, ScenarioResult
+from bench.procs import SLOW_STOPS
+
+SCENARIOS = {
+    "P1": "bench.p1_sync",
+    "P2": "bench.p2_drain",
+    "P3": "bench.p3_postgres",
+    "P4": "bench.p4_model",
+    "P5": "bench.p5_latency",
+    "P6": "bench.p6_memory",
+    "P7": "bench.p7_startup",
+}
+HERE = Path(__file__).resolve().parent
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bench.run", description="muninmail benchmarks")
+    p.add_argument("--scenario", action="append", help="P1..P7 or all (repeatable; default all)")
+    p.add_argument("--size", choices=sorted(SIZES), default="full")
+    p.add_argument("--runs", type=int, help="runs per scenario (default: 3 full, 1 smoke)")
+    p.add_argument("--out", type=Path, default=HERE, help="folder for results.json/.md")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    return p
+
+
+def selected(names: list[str] | None) -> list[str]:
+    wanted = [n.upper() for n in names or ["all"]]
+    if "ALL" in wanted:
+        return list(SCENARIOS)
+    unknown = [n for n in wanted if n not in SCENARIOS]
+    if unknown:
+        raise SystemExit(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(SCENARIOS)}")
+    return [n for n in SCENARIOS if n in wanted]
+
+
+def run_one(ctx: Context, key: str) -> ScenarioResult:
+    start = time.monotonic()
+    ctx.log(f"{key}: starting")
+    try:
+        module = importlib.import_module(SCENARIOS[key])
+        scenario: Callable[[Context], ScenarioResult] = module.run
+        result = scenario(ctx)
+    except Exception as exc:
+        traceback.print_exc()
+        result = ScenarioResult(key, SCENARIOS[key], error=f"{type(exc).__name__}: {exc}")
+    result.seconds = time.monotonic() - start
+    ctx.log(f"{key}: done in {result.seconds:.1f} s")
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    size = SIZES[args.size]
+    runs = args.runs or (3 if size.name == "full" else 1)
+    keys = selected(args.scenario)
+    started, start = report.now(), time.monotonic()
+    with Context(size, runs, verbose=not args.quiet) as ctx:
+        results = [run_one(ctx, key) for key in keys]
+    meta = {
+        "size": size.name,
+        "runs": runs,
+        "started": started,
+        "seconds": time.monotonic() - start,
+        "machine": report.machine(),
+        "slow_daemon_stops": list(SLOW_STOPS),
+    }
+    json_path, md_path = report.write(results, meta, args.out)
+    report.echo(report.markdown(results, meta))
+    print(f"\nwritten: {json_path} and {md_path}", file=sys.stderr)
+    return 1 if any(r.error for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
