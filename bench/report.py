@@ -125,7 +125,7 @@ def markdown(results: list[ScenarioResult], meta: dict[str, Any]) -> str:
     extra = notes(results)
     if meta.get("slow_daemon_stops"):
         stops = ", ".join(meta["slow_daemon_stops"])
-        extra.append(f"- daemons that took over 5 s to stop on SIGTERM: {stops}")
+        extra.append(f"- daemons that took over 8 s to stop on SIGTERM: {stops}")
     if extra:
         head += ["", "Notes:", "", *extra]
     return "\n".join(head) + "\n"
