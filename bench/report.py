@@ -135,6 +135,8 @@ def write(results: list[ScenarioResult], meta: dict[str, Any], out: Path) -> tup
     out.mkdir(parents=True, exist_ok=True)
     size: SizeName = meta["size"]
     stem = "results" if size == "full" else f"results-{size}"
+    if not meta.get("complete", True):  # a subset never overwrites the results of a whole run
+        stem = f"results-{size}-{'-'.join(r.key for r in results)}"
     data = {
         **meta,
         "scenarios": {

@@ -2,7 +2,9 @@
 
 Each scenario measures our daemon and its anchor in the same runs, on this machine, and reports
 medians and per-run ratios; the table goes to standard output and, with every single figure,
-to `results.json` and `results.md` (`results-smoke.*` for the smoke size) in `--out`.
+to `results.json` and `results.md` (`results-smoke.*` for the smoke size) in `--out`; a run of
+some scenarios only writes `results-<size>-<scenarios>.*` instead, so it never overwrites the
+results of a whole run.
 A scenario that fails is reported as failed and the others still run; the exit status is 1
 then, and 0 otherwise, whether goals were met or not: benchmarks report, tests assert.
 """
@@ -84,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": time.monotonic() - start,
         "machine": report.machine(),
         "slow_daemon_stops": list(SLOW_STOPS),
+        "complete": keys == list(SCENARIOS),
     }
     json_path, md_path = report.write(results, meta, args.out)
     report.echo(report.markdown(results, meta))
