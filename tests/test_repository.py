@@ -59,6 +59,32 @@ async def test_same_message_id_in_another_mailbox_is_completed_without_processin
     assert await queue.counts() == QueueCounts(pending=1, completed=1)
 
 
+async def test_copies_of_one_message_id_in_one_batch_point_at_the_first(
+    queue: Repository,
+) -> None:
+    same = "<thrice@example.com>"
+    batch = [new_message(uid, message_id=same) for uid in (4, 5, 6)] + [new_message(7)]
+    assert await queue.add_messages(batch) == 4
+    assert await queue.counts() == QueueCounts(pending=2, completed=2)
+    first = await queue.claim("w#1", 60)
+    assert first is not None and first.id == 1
+    async with queue._reader.connect() as conn:
+        skips = (await conn.execute(text("SELECT skip_reason FROM emails WHERE uid IN (5, 6)")))
+        assert [r[0] for r in skips] == ["same Message-ID as message 1"] * 2
+
+
+async def test_a_large_mixed_batch_is_queued_in_several_statements(queue: Repository) -> None:
+    # More rows than one INSERT carries, skipped and pending rows (different columns) mixed.
+    batch = [
+        new_message(uid, skip_reason="over the limit" if uid % 7 == 0 else None)
+        for uid in range(1, 1202)
+    ]
+    assert await queue.add_messages(batch) == 1201
+    assert await queue.add_messages(batch[1100:]) == 0
+    skipped = len([u for u in range(1, 1202) if u % 7 == 0])
+    assert await queue.counts() == QueueCounts(pending=1201 - skipped, completed=skipped)
+
+
 async def test_skipped_message_gets_a_completed_row(queue: Repository) -> None:
     await queue.add_messages([new_message(1, skip_reason="larger than 25 MB")])
     assert await queue.counts() == QueueCounts(completed=1)

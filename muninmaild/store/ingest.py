@@ -35,6 +35,7 @@ class IngestStore:
     _clock: Callable[[], datetime]
     _tx: Callable[[], AbstractAsyncContextManager[AsyncConnection]]
     _insert_ignore: Callable[[Any, dict[str, Any]], Any]
+    _insert_ignore_many: Callable[[Any, list[dict[str, Any]]], Any]
     _notify: Callable[[AsyncConnection, str], Any]
 
     # -- ingest -------------------------------------------------------------------------------
@@ -51,21 +52,39 @@ class IngestStore:
         async with self._tx() as conn:
             known = await self._first_by_message_id(conn, batch)
             added = 0
-            for msg in batch:
-                row = rows.email_values(msg, now)
-                first = known.get(msg.mail.message_id or "")
-                if first is not None and row["processing_status"] == "pending":
-                    row |= rows.completed_values(f"same Message-ID as message {first}", now)
-                inserted = await conn.execute(self._insert_ignore(Email, row))
-                if inserted.rowcount == 1:
-                    added += 1
-                    if msg.mail.message_id and first is None:
-                        known[msg.mail.message_id] = _inserted_id(inserted)
+            # The k-th copy of a Message-ID within the batch goes in pass k, so that every
+            # copy after the first can point at the row the earlier pass made.
+            for group in _by_occurrence(batch):
+                added += await self._insert_new(conn, group, known, now)
             if advance:
                 await self._save_sync_state(conn, advance, now)
             if added:
                 await self._notify(conn, "queued")
             return added
+
+    async def _insert_new(
+        self,
+        conn: AsyncConnection,
+        batch: Sequence[NewMessage],
+        known: dict[str, int],
+        now: datetime,
+    ) -> int:
+        """Multi-row INSERTs ignoring known identities; `known` learns the new Message-IDs."""
+        values = []
+        for msg in batch:
+            row = rows.email_values(msg, now)
+            first = known.get(msg.mail.message_id or "")
+            if first is not None and row["processing_status"] == "pending":
+                row |= rows.completed_values(f"same Message-ID as message {first}", now)
+            values.append(row)
+        added = 0
+        for chunk in _chunks(_same_keys(values), _ROWS_PER_INSERT):
+            stmt = self._insert_ignore_many(Email, chunk).returning(Email.id, Email.message_id)
+            for email_id, message_id in (await conn.execute(stmt)).all():
+                added += 1
+                if message_id:
+                    known.setdefault(message_id, email_id)
+        return added
 
     async def _first_by_message_id(
         self, conn: AsyncConnection, batch: Sequence[NewMessage]
@@ -164,5 +183,29 @@ class IngestStore:
         return KnownMessages(frozenset(ids), frozenset(keys))
 
 
-def _inserted_id(result: Any) -> int:
-    return int(result.inserted_primary_key[0])
+# About 25 parameters a row: well inside SQLite's 32,766 and PostgreSQL's 32,767.
+_ROWS_PER_INSERT = 500
+
+
+def _by_occurrence(batch: Sequence[NewMessage]) -> list[list[NewMessage]]:
+    seen: dict[str, int] = {}
+    passes: list[list[NewMessage]] = []
+    for msg in batch:
+        mid = msg.mail.message_id
+        k = seen.get(mid, 0) if mid else 0
+        if mid:
+            seen[mid] = k + 1
+        if k == len(passes):
+            passes.append([])
+        passes[k].append(msg)
+    return passes
+
+
+def _same_keys(values: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A multi-row INSERT needs the same columns in every row; absent ones become NULL."""
+    keys = {k for row in values for k in row}
+    return [{k: row.get(k) for k in keys} for row in values]
+
+
+def _chunks(values: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]]]:
+    return [values[i : i + size] for i in range(0, len(values), size)]

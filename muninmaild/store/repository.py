@@ -92,6 +92,10 @@ class Repository(IngestStore, Queries, ClusterStore):
         dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
         return dialect.insert(model).values(**values).on_conflict_do_nothing()
 
+    def _insert_ignore_many(self, model: Any, values: list[dict[str, Any]]) -> Any:
+        dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
+        return dialect.insert(model).values(values).on_conflict_do_nothing()
+
     # -- the queue ------------------------------------------------------------------------------
 
     async def claim(self, token: str, lease_s: float) -> ClaimedMessage | None:
@@ -158,9 +162,14 @@ class Repository(IngestStore, Queries, ClusterStore):
             return set()
         now = self._clock()
         held = [(c.email_id, c.token) for c in items]
+        # The plain id list lets SQLite use the primary key; the pair alone makes it scan.
         fence = (
             update(Email)
-            .where(tuple_(Email.id, Email.claimed_by).in_(held), _PROCESSING)
+            .where(
+                Email.id.in_([c.email_id for c in items]),
+                tuple_(Email.id, Email.claimed_by).in_(held),
+                _PROCESSING,
+            )
             .values(**rows.completed_values(None, now), last_error=None)
             .returning(Email.id)
         )
