@@ -69,7 +69,7 @@ async def test_copies_of_one_message_id_in_one_batch_point_at_the_first(
     first = await queue.claim("w#1", 60)
     assert first is not None and first.id == 1
     async with queue._reader.connect() as conn:
-        skips = (await conn.execute(text("SELECT skip_reason FROM emails WHERE uid IN (5, 6)")))
+        skips = await conn.execute(text("SELECT skip_reason FROM emails WHERE uid IN (5, 6)"))
         assert [r[0] for r in skips] == ["same Message-ID as message 1"] * 2
 
 
