@@ -14,7 +14,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from muninmaild.ai.base import Backend, ModelAnswer
+from muninmaild.ai.base import Backend, ModelAnswer, ModelInput
 from muninmaild.ai.prepare import model_input
 from muninmaild.errors import ModelAuthError, ModelError
 from muninmaild.queue_policy import decide, retry_delay
@@ -75,9 +75,7 @@ class MessageHandler:
             return None
         try:
             if self._backend.local:
-                answer: ModelAnswer | None = await self._backend.analyse(
-                    model_input(msg, self._ai.max_input_chars)
-                )
+                answer: ModelAnswer | None = await self._backend.analyse(self._input(msg))
             else:
                 answer = await self._ask_under_lease(msg, settings.lease_seconds)
         except Aborted:
@@ -102,7 +100,7 @@ class MessageHandler:
 
     async def _ask_under_lease(self, msg: ClaimedMessage, lease_s: float) -> ModelAnswer | None:
         """The model call, renewing the lease; None if the lease was lost."""
-        item = model_input(msg, self._ai.max_input_chars)
+        item = self._input(msg)
         call = asyncio.create_task(self._backend.analyse(item))
         abort = asyncio.create_task(self._abort.wait())
         try:
@@ -120,6 +118,9 @@ class MessageHandler:
             for task in (call, abort):
                 task.cancel()
             await asyncio.gather(call, abort, return_exceptions=True)
+
+    def _input(self, msg: ClaimedMessage) -> ModelInput:
+        return model_input(msg, self._ai.max_input_chars, needed=self._backend.reads_input)
 
     async def _on_error(
         self, msg: ClaimedMessage, exc: Exception, settings: ProcessorSettings

@@ -57,6 +57,12 @@ def test_long_body_is_capped_at_max_input_chars() -> None:
     assert len(item.body) <= 500
 
 
+def test_a_backend_that_does_not_read_the_message_gets_only_its_id() -> None:
+    item = model_input(claimed("word " * 10_000, attachment_names=("a.pdf",)), 500, needed=False)
+    assert item.email_id == 7
+    assert (item.subject, item.body, item.attachment_names) == ("", "", ())
+
+
 def test_report_lists_results_and_totals() -> None:
     rows = [
         ResultRow(

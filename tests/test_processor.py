@@ -33,6 +33,7 @@ class ScriptedBackend:
     name = "scripted"
     model = "scripted-1"
     local = False
+    reads_input = True
 
     def __init__(self, *steps: Exception | float | None) -> None:
         """Each step: an exception to raise, a delay in seconds before a good answer, or None."""

@@ -82,6 +82,8 @@ class Backend(Protocol):
     # True for backends that answer in this process at once (rules, noop): no lease renewal,
     # no drain deadline to watch, so the processor calls them directly.
     local: bool
+    # False for a backend that never looks at the message (noop): its input is not prepared.
+    reads_input: bool
 
     async def analyse(self, item: ModelInput) -> ModelAnswer: ...
 

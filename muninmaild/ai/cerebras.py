@@ -85,6 +85,7 @@ class CerebrasBackend:
 
     name = "cerebras"
     local = False
+    reads_input = True
 
     def __init__(
         self,

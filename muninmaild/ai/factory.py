@@ -27,6 +27,7 @@ class LazyCerebras:
 
     name = "cerebras"
     local = False
+    reads_input = True
 
     def __init__(self, settings: AISettings) -> None:
         self.model = settings.model

@@ -20,6 +20,7 @@ class NoopBackend:
     name = "noop"
     model = "noop"
     local = True
+    reads_input = False
 
     async def analyse(self, item: ModelInput) -> ModelAnswer:
         return ModelAnswer(_ANSWER, TokenUsage(0, 0), self.model)

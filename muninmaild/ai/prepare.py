@@ -20,7 +20,10 @@ _HEADERS = (
 )
 
 
-def model_input(msg: ClaimedMessage, max_chars: int) -> ModelInput:
+def model_input(msg: ClaimedMessage, max_chars: int, *, needed: bool = True) -> ModelInput:
+    """The model's view of `msg`; only its id when the backend does not read it (`needed`)."""
+    if not needed:
+        return ModelInput(msg.id, "", "", "", "", "")
     return ModelInput(
         email_id=msg.id,
         subject=msg.subject[:500],

@@ -365,6 +365,7 @@ class RulesBackend:
     name = "rules"
     model = "rules-v1"
     local = True
+    reads_input = True
 
     def __init__(
         self,
