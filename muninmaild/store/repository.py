@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, text, tuple_, update
+from sqlalchemy import Integer, String, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -38,6 +38,7 @@ from muninmaild.store.models import (
     Result,
     TodoRow,
     TokenUsageRow,
+    UTCDateTime,
 )
 from muninmaild.store.queries import Queries
 
@@ -110,34 +111,11 @@ class Repository(IngestStore, Queries, ClusterStore):
         database never wait for, or take, each other's rows; SQLite is atomic by its write lock.
         """
         now = self._clock()
-        due = (
-            select(Email.id)
-            .where(text(CLAIMABLE), Email.next_attempt_at <= now)
-            .order_by(Email.next_attempt_at, Email.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        # One row: `=` on a scalar subquery. More: a join with the derived table. Never
-        # `IN (... LIMIT)`, which PostgreSQL may evaluate more than once.
-        if limit == 1:
-            where = Email.id == due.scalar_subquery()
-        else:
-            chosen = due.subquery()
-            where = Email.id == chosen.c.id
-        stmt = (
-            update(Email)
-            .where(where)
-            .values(
-                processing_status="processing",
-                claimed_by=token,
-                next_attempt_at=now + timedelta(seconds=lease_s),
-                attempts=Email.attempts + 1,
-                updated_at=now,
-            )
-            .returning(*_CLAIM_COLUMNS)
-        )
+        stmt = _CLAIM_ONE if limit == 1 else _CLAIM_BATCH
+        params = {"now": now, "limit": limit, "token": token}
+        params["lease_end"] = now + timedelta(seconds=lease_s)
         async with self._tx() as conn:
-            found = (await conn.execute(stmt)).all()
+            found = (await conn.execute(stmt, params)).all()
         return sorted((rows.claimed(r, token) for r in found), key=lambda m: m.id)
 
     async def renew(self, email_id: int, token: str, lease_s: float) -> bool:
@@ -161,20 +139,15 @@ class Repository(IngestStore, Queries, ClusterStore):
         if not items:
             return set()
         now = self._clock()
-        held = [(c.email_id, c.token) for c in items]
-        # The plain id list lets SQLite use the primary key; the pair alone makes it scan.
-        fence = (
-            update(Email)
-            .where(
-                Email.id.in_([c.email_id for c in items]),
-                tuple_(Email.id, Email.claimed_by).in_(held),
-                _PROCESSING,
-            )
-            .values(**rows.completed_values(None, now), last_error=None)
-            .returning(Email.id)
-        )
+        ids_by_token: dict[str, list[int]] = {}
+        for c in items:
+            ids_by_token.setdefault(c.token, []).append(c.email_id)
+        done: set[int] = set()
         async with self._tx() as conn:
-            done = set((await conn.execute(fence)).scalars().all())
+            # One statement per claim (a claim's rows share its token), usually one or two.
+            for token, ids in ids_by_token.items():
+                params = {"ids": ids, "token": token, "now": now}
+                done.update((await conn.execute(_COMPLETE, params)).scalars().all())
             await _insert_results(conn, [c for c in items if c.email_id in done], now)
         return done
 
@@ -310,6 +283,58 @@ _CLAIM_COLUMNS = (
     Email.headers,
     Email.attachments,
     Email.has_calendar,
+)
+
+
+def _claim(batch: bool) -> Any:
+    """The claim statement, built once; `now`, `limit`, `token` and `lease_end` are bound.
+
+    On PostgreSQL the rows are chosen with FOR UPDATE SKIP LOCKED. One row: `=` on a scalar
+    subquery. More: a join with the derived table. Never `IN (... LIMIT)`, which PostgreSQL may
+    evaluate more than once.
+    """
+    now = bindparam("now", type_=UTCDateTime())
+    due = (
+        select(Email.id)
+        .where(text(CLAIMABLE), Email.next_attempt_at <= now)
+        .order_by(Email.next_attempt_at, Email.id)
+        .limit(bindparam("limit", type_=Integer()))
+        .with_for_update(skip_locked=True)
+    )
+    where = Email.id == due.subquery().c.id if batch else Email.id == due.scalar_subquery()
+    return (
+        update(Email)
+        .where(where)
+        .values(
+            processing_status="processing",
+            claimed_by=bindparam("token", type_=String()),
+            next_attempt_at=bindparam("lease_end", type_=UTCDateTime()),
+            attempts=Email.attempts + 1,
+            updated_at=now,
+        )
+        .returning(*_CLAIM_COLUMNS)
+    )
+
+
+_CLAIM_ONE = _claim(batch=False)
+_CLAIM_BATCH = _claim(batch=True)
+
+# Completes the rows `ids` that are still held under `token`; binds `ids`, `token`, `now`.
+_COMPLETE = (
+    update(Email)
+    .where(
+        Email.id.in_(bindparam("ids", expanding=True)),
+        Email.claimed_by == bindparam("token", type_=String()),
+        _PROCESSING,
+    )
+    .values(
+        processing_status="completed",
+        completed_at=bindparam("now", type_=UTCDateTime()),
+        claimed_by=None,
+        updated_at=bindparam("now", type_=UTCDateTime()),
+        last_error=None,
+    )
+    .returning(Email.id)
 )
 
 
