@@ -35,7 +35,7 @@ class IngestStore:
     _clock: Callable[[], datetime]
     _tx: Callable[[], AbstractAsyncContextManager[AsyncConnection]]
     _insert_ignore: Callable[[Any, dict[str, Any]], Any]
-    _insert_ignore_many: Callable[[Any, list[dict[str, Any]]], Any]
+    _insert_ignore_stmt: Callable[[Any], Any]
     _notify: Callable[[AsyncConnection, str], Any]
 
     # -- ingest -------------------------------------------------------------------------------
@@ -77,14 +77,16 @@ class IngestStore:
             if first is not None and row["processing_status"] == "pending":
                 row |= rows.completed_values(f"same Message-ID as message {first}", now)
             values.append(row)
-        added = 0
-        for chunk in _chunks(_same_keys(values), _ROWS_PER_INSERT):
-            stmt = self._insert_ignore_many(Email, chunk).returning(Email.id, Email.message_id)
-            for email_id, message_id in (await conn.execute(stmt)).all():
-                added += 1
-                if message_id:
-                    known.setdefault(message_id, email_id)
-        return added
+        if not values:
+            return 0
+        # Executemany with RETURNING: SQLAlchemy sends multi-row INSERTs from one cached
+        # compilation, where a statement of literal rows would be compiled anew every time.
+        stmt = self._insert_ignore_stmt(Email).returning(Email.id, Email.message_id)
+        found = (await conn.execute(stmt, _same_keys(values))).all()
+        for email_id, message_id in found:
+            if message_id:
+                known.setdefault(message_id, email_id)
+        return len(found)
 
     async def _first_by_message_id(
         self, conn: AsyncConnection, batch: Sequence[NewMessage]
@@ -183,10 +185,6 @@ class IngestStore:
         return KnownMessages(frozenset(ids), frozenset(keys))
 
 
-# About 25 parameters a row: well inside SQLite's 32,766 and PostgreSQL's 32,767.
-_ROWS_PER_INSERT = 500
-
-
 def _by_occurrence(batch: Sequence[NewMessage]) -> list[list[NewMessage]]:
     seen: dict[str, int] = {}
     passes: list[list[NewMessage]] = []
@@ -205,7 +203,3 @@ def _same_keys(values: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """A multi-row INSERT needs the same columns in every row; absent ones become NULL."""
     keys = {k for row in values for k in row}
     return [{k: row.get(k) for k in keys} for row in values]
-
-
-def _chunks(values: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]]]:
-    return [values[i : i + size] for i in range(0, len(values), size)]

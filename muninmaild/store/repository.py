@@ -93,9 +93,10 @@ class Repository(IngestStore, Queries, ClusterStore):
         dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
         return dialect.insert(model).values(**values).on_conflict_do_nothing()
 
-    def _insert_ignore_many(self, model: Any, values: list[dict[str, Any]]) -> Any:
+    def _insert_ignore_stmt(self, model: Any) -> Any:
+        """INSERT ignoring rows that already exist, to execute with a list of rows."""
         dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
-        return dialect.insert(model).values(values).on_conflict_do_nothing()
+        return dialect.insert(model).on_conflict_do_nothing()
 
     # -- the queue ------------------------------------------------------------------------------
 
