@@ -158,42 +158,58 @@ class ImapSource:
         *,
         defer: bool = False,
     ) -> int:
-        """Queue `uids` in batches, each stored with its position (unless `defer`), then `end`."""
-        added, position = 0, None
-        for chunk in chunked(uids, self._tuning.batch):
-            sizes = {u: item.size or 0 for u, item in (await conn.fetch(chunk, None)).items()}
-            present = [u for u in chunk if u in sizes]  # the rest was deleted meanwhile
-            limit = self._settings.max_message_size
-            for group in plan_groups(present, sizes, limit, self._tuning.batch_bytes):
-                batch = await self._fetch_group(conn, mailbox, uidvalidity, group, sizes)
-                advance = None
-                if not defer:
-                    position = group[-1]
-                    advance = SyncAdvance(self.account, mailbox, uidvalidity, position)
-                added += await store.add_messages(batch, advance)
-                await self._leases.renew_due()
+        """Queue `uids` in batches, each stored with its position (unless `defer`), then `end`.
+
+        A pipeline of two: while one group is parsed (in a thread), the next is fetched and the
+        one before is stored, so the server, the parser and the database overlap.
+        """
+        added = 0
+        position: int | None = None
+        parsing: tuple[asyncio.Future[list[NewMessage]], int] | None = None
+
+        async def store_parsed(job: tuple[asyncio.Future[list[NewMessage]], int]) -> int:
+            future, last = job
+            advance = None if defer else SyncAdvance(self.account, mailbox, uidvalidity, last)
+            stored = await store.add_messages(await future, advance)
+            await self._leases.renew_due()
+            return stored
+
+        try:
+            for chunk in chunked(uids, self._tuning.batch):
+                sizes = {u: item.size or 0 for u, item in (await conn.fetch(chunk, None)).items()}
+                present = [u for u in chunk if u in sizes]  # the rest was deleted meanwhile
+                limit = self._settings.max_message_size
+                for group in plan_groups(present, sizes, limit, self._tuning.batch_bytes):
+                    items = await self._fetch_group(conn, group, sizes)
+                    # Parsing is CPU work: off the event loop, so the watchdog keeps ticking.
+                    parse = asyncio.to_thread(
+                        self._messages, mailbox, uidvalidity, group, items, sizes
+                    )
+                    previous, parsing = parsing, (asyncio.ensure_future(parse), group[-1])
+                    if previous is not None:
+                        added += await store_parsed(previous)
+                        position = None if defer else previous[1]
+            if parsing is not None:
+                last, parsing = parsing, None
+                added += await store_parsed(last)
+                position = None if defer else last[1]
+        finally:
+            if parsing is not None:  # a failure above: let the thread finish, keep nothing
+                await asyncio.gather(parsing[0], return_exceptions=True)
         if position != end:
             await store.add_messages([], SyncAdvance(self.account, mailbox, uidvalidity, end))
         return added
 
     async def _fetch_group(
-        self,
-        conn: ImapConnection,
-        mailbox: str,
-        uidvalidity: int,
-        group: list[int],
-        sizes: Mapping[int, int],
-    ) -> list[NewMessage]:
+        self, conn: ImapConnection, group: list[int], sizes: Mapping[int, int]
+    ) -> dict[int, FetchedItem]:
         limit = self._settings.max_message_size
         whole = [u for u in group if sizes[u] <= limit]
         large = [u for u in group if sizes[u] > limit]
         items = await conn.fetch(whole, "") if whole else {}
         if large:  # over the limit: the row is made from the header alone
             items |= await conn.fetch(large, "HEADER")
-        # Parsing is CPU work: off the event loop, so the watchdog keeps ticking.
-        return await asyncio.to_thread(
-            self._messages, mailbox, uidvalidity, group, items, sizes, frozenset(large)
-        )
+        return items
 
     def _messages(
         self,
@@ -202,8 +218,8 @@ class ImapSource:
         group: list[int],
         items: Mapping[int, FetchedItem],
         sizes: Mapping[int, int],
-        large: frozenset[int],
     ) -> list[NewMessage]:
+        limit = self._settings.max_message_size
         out = []
         for uid in group:
             item = items.get(uid)
@@ -211,8 +227,7 @@ class ImapSource:
                 continue  # deleted between the two FETCHes
             size = sizes[uid]
             skip = None
-            if uid in large:
-                limit = self._settings.max_message_size
+            if size > limit:
                 skip = f"not analysed: {size} bytes, over the limit of {limit}"
             elif item.data is None:
                 skip = "not analysed: the server sent no content for this message"
