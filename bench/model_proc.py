@@ -20,14 +20,11 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from tests.fakes import model_server
 from tests.fakes.model_server import FakeModelServer
 
 SAMPLE_S = 0.005
 UNLIMITED = 10**12
-# socketserver's default listen backlog is 5: 32 clients connecting at once overflow it, and
-# the kernel's dropped handshakes reach the client as reset connections. A real service
-# accepts far more; the fake gets a backlog to match for the benchmarks.
+# A real service accepts bursts of many more connections than the workers make.
 BACKLOG = 256
 
 
@@ -43,9 +40,11 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    model_server._Server.request_queue_size = BACKLOG
     server = FakeModelServer(
-        latency=args.latency, tokens_per_minute=UNLIMITED, requests_per_day=UNLIMITED
+        latency=args.latency,
+        tokens_per_minute=UNLIMITED,
+        requests_per_day=UNLIMITED,
+        backlog=BACKLOG,
     )
     readings: list[tuple[float, int]] = []
     with server:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
@@ -377,6 +378,21 @@ def test_no_key_is_a_configuration_error() -> None:
 )
 def test_base_url_loses_v1_and_slashes(given: str, expected: str) -> None:
     assert normalise_base_url(given) == expected
+
+
+async def test_many_workers_at_once_keep_their_connections_open() -> None:
+    # 32 requests at once, three times: every later wave reuses the first wave's connections
+    # (the SDK's own pool keeps only 20 of them, so 12 new handshakes a wave).
+    unlimited = {"tokens_per_minute": 10**12, "requests_per_day": 10**12}
+    with FakeModelServer(latency=0.2, **unlimited) as server:
+        backend = CerebrasBackend(make_settings(server.base_url), roomy_budget())
+        try:
+            for _ in range(3):
+                await asyncio.gather(*(backend.analyse(make_item()) for _ in range(32)))
+        finally:
+            await backend.aclose()
+        assert server.answered == 96
+        assert server.connections == 32
 
 
 async def test_a_given_http_client_is_used_and_closed() -> None:

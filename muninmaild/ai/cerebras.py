@@ -35,6 +35,7 @@ from cerebras.cloud.sdk import (
     APITimeoutError,
     AsyncCerebras,
     AuthenticationError,
+    DefaultAsyncHttpxClient,
     PermissionDeniedError,
     RateLimitError,
 )
@@ -102,6 +103,10 @@ class CerebrasBackend:
         self._key = key
         self._flag_names = [flag.name for flag in settings.flags]
         self._response_format = _response_format(self._flag_names)
+        if http_client is None:
+            # The SDK keeps 20 idle connections; with more workers than that, every answer
+            # beyond them closed its connection and the next request paid a new handshake.
+            http_client = DefaultAsyncHttpxClient(limits=_connection_limits())
         # warm_tcp_connection=False: the default makes a blocking request from the constructor.
         self._client = AsyncCerebras(
             api_key=key,
@@ -337,3 +342,8 @@ def _usage(usage: ChatCompletionResponseUsage | None) -> TokenUsage | None:
     if not isinstance(tokens_in, int) or not isinstance(tokens_out, int):
         return None
     return TokenUsage(tokens_in=max(tokens_in, 0), tokens_out=max(tokens_out, 0))
+
+
+def _connection_limits() -> httpx.Limits:
+    """As many idle connections kept as workers may be asking at once (at most 256)."""
+    return httpx.Limits(max_connections=256, max_keepalive_connections=256)

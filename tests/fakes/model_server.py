@@ -107,6 +107,7 @@ class FakeModelServer:
         requests_per_day: int = 14400,
         window_s: float = 60.0,
         echo_key: bool = False,
+        backlog: int = 128,
     ) -> None:
         self._lock = threading.Lock()
         self._state = _State(latency=latency)
@@ -120,6 +121,10 @@ class FakeModelServer:
         # The token "minute": shorter in tests that must not wait out a whole minute after a 429.
         self.window_s = window_s
         self.echo_key = echo_key  # a 401 quotes the key it refused, as some services do
+        # Pending connections the socket holds: the standard library's 5 refuses a burst of
+        # 32 clients connecting at once.
+        self.backlog = backlog
+        self.connections = 0  # TCP connections accepted since start()
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -269,11 +274,13 @@ class _Server(ThreadingHTTPServer):
         self.owner = owner
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
+        self.request_queue_size = owner.backlog
         super().__init__(address, handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._open_lock:
             self._open.add(request)
+            self.owner.connections += 1
         super().process_request(request, client_address)
 
     def shutdown_request(self, request: Any) -> None:
