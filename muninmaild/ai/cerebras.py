@@ -143,12 +143,19 @@ class CerebrasBackend:
         self, messages: Sequence[Mapping[str, str]], estimate: int
     ) -> tuple[ChatCompletionResponse, httpx.Headers]:
         try:
+            # The SDK checks every request's parameters against its typed schema, walking
+            # our fixed JSON schema and the messages with typing introspection each time: a
+            # fifth of the daemon's CPU at 32 requests at once (bench P4). Both are typed here
+            # (`Message`, ResponseFormatResponseFormatJsonSchema) and go as `extra_body`, which
+            # the SDK sends as it is; its own `messages=[]` is replaced by ours.
+            body = {
+                "messages": _sdk_messages(messages),
+                "response_format": self._response_format,
+                "max_completion_tokens": self._settings.max_completion_tokens,
+                "temperature": 0,
+            }
             raw = await self._client.chat.completions.with_raw_response.create(
-                model=self.model,
-                messages=_sdk_messages(messages),
-                response_format=self._response_format,
-                max_completion_tokens=self._settings.max_completion_tokens,
-                temperature=0,
+                model=self.model, messages=[], extra_body=body
             )
             parsed = await raw.parse()
         except APIStatusError as exc:
