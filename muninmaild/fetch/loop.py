@@ -78,8 +78,11 @@ class FetchLoop:
     async def run(self) -> None:
         try:
             while not self._stopping:
+                # Cleared before the sync, not after: a stop or fetch-now that arrives while
+                # it runs must still end, or cut short, the wait that follows.
+                self._wakeup.clear()
                 await self.run_once()
-                if self._once:
+                if self._once or self._stopping:
                     return
                 await self._wait(self._next_wait())
         finally:
@@ -138,7 +141,6 @@ class FetchLoop:
 
     async def _wait(self, seconds: float) -> None:
         """Until the source says there is mail, fetch-now, stop, or the time is up."""
-        self._wakeup.clear()
         waiter = asyncio.create_task(self._wakeup.wait())
         if self.status.state == "idle":
             pushed = asyncio.create_task(self.source.wait_for_mail(seconds))
