@@ -383,9 +383,7 @@ def test_base_url_loses_v1_and_slashes(given: str, expected: str) -> None:
 async def test_many_workers_at_once_keep_their_connections_open() -> None:
     # 32 requests at once, three times: every later wave reuses the first wave's connections
     # (the SDK's own pool keeps only 20 of them, so 12 new handshakes a wave).
-    with FakeModelServer(
-        latency=0.2, tokens_per_minute=10**12, requests_per_day=10**12
-    ) as server:
+    with FakeModelServer(latency=0.2, tokens_per_minute=10**12, requests_per_day=10**12) as server:
         backend = CerebrasBackend(make_settings(server.base_url), roomy_budget())
         try:
             for _ in range(3):
