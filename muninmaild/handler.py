@@ -33,6 +33,9 @@ class ProcessorStats:
     failed: int = 0
     snoozed: int = 0
     lost: int = 0
+    # The run-once report lists what this run handled; a long-running daemon keeps no list
+    # that would grow with every message it ever handled.
+    keep_ids: bool = False
     handled_ids: list[int] = field(default_factory=list)
 
 
@@ -66,7 +69,8 @@ class MessageHandler:
 
     async def handle(self, msg: ClaimedMessage) -> Completion | None:
         """The answer to store, or None when the message was settled otherwise."""
-        self._stats.handled_ids.append(msg.id)
+        if self._stats.keep_ids:
+            self._stats.handled_ids.append(msg.id)
         settings = self._settings()
         if msg.attempts > settings.max_attempts:
             # Every earlier attempt ended without a word: a crash each time. Stop trying.

@@ -51,7 +51,7 @@ class Processor:
         rand: Callable[[], float] = random.random,
     ) -> None:
         self.settings = settings
-        self.stats = ProcessorStats()
+        self.stats = ProcessorStats(keep_ids=once)
         self._repo = repo
         self._instance = instance_id
         self._once = once

@@ -84,6 +84,23 @@ async def test_completes_every_message_once(repo: Repository) -> None:
     assert await repo.token_totals() == TokenUsage(50, 25)
 
 
+async def test_only_a_run_once_processor_remembers_what_it_handled(repo: Repository) -> None:
+    await repo.add_messages([new_message(i) for i in range(1, 4)])
+    once = make(repo, ScriptedBackend())
+    await once.run()
+    assert sorted(once.stats.handled_ids) == [1, 2, 3]
+    await repo.add_messages([new_message(i) for i in range(4, 7)])
+    serving = make(repo, ScriptedBackend(), once=False)
+    task = asyncio.create_task(serving.run())
+    for _ in range(250):  # at most 5 s
+        if serving.stats.completed == 3:
+            break
+        await asyncio.sleep(0.02)
+    serving.stop(1.0)
+    await asyncio.wait_for(task, 5)
+    assert serving.stats.handled_ids == []  # a daemon's list would grow without end
+
+
 async def test_transient_error_is_retried_until_it_works(repo: Repository) -> None:
     await repo.add_messages([new_message(1)])
     backend = ScriptedBackend(ModelUnavailable("the model service did not answer in 60 s"))
