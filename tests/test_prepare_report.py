@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 from muninmaild.ai.prepare import model_input
 from muninmaild.fetch.loop import FetchStatus
@@ -107,3 +108,41 @@ def test_importing_the_client_does_not_load_the_daemon_or_sqlalchemy() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout
+
+
+def test_a_sqlite_daemon_never_loads_the_postgresql_dialect(tmp_path: Path) -> None:
+    # A start on a current schema (a first start's Alembic loads everything), then queueing,
+    # a fetch lease and a claim: the statements built per dialect.
+    prepare = f"""
+import asyncio
+from muninmaild.store.engine import create_engine
+from muninmaild.store.migrate import migrate
+engine = create_engine("sqlite+aiosqlite:///{tmp_path / "q.db"}")
+asyncio.run(migrate(engine))
+"""
+    subprocess.run([sys.executable, "-c", prepare], check=True)
+    code = f"""
+import asyncio, sys
+from muninmaild import daemon, parts
+from muninmaild.store.engine import create_engine
+from muninmaild.store.migrate import migrate
+from muninmaild.store.repository import Repository
+from tests.factories import new_message
+
+async def main():
+    engine = create_engine("sqlite+aiosqlite:///{tmp_path / "q.db"}")
+    await migrate(engine)
+    repo = Repository(engine)
+    await repo.add_messages([new_message(1)])
+    await repo.acquire_fetch_lease("work", "INBOX", "me", 60)
+    claimed = await repo.claim_batch("t#1", 5, 60)
+    await engine.dispose()
+    return claimed
+
+assert len(asyncio.run(main())) == 1
+loaded = [m for m in sys.modules if m.startswith("sqlalchemy.dialects.postgresql")]
+print(loaded)
+sys.exit(1 if loaded else 0)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr

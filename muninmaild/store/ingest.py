@@ -11,11 +11,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from muninmaild.records import KnownMessages, NewMessage, SyncState
 from muninmaild.store import rows
+from muninmaild.store.engine import dialect_insert
 from muninmaild.store.models import Email, FetchLease, MailboxState
 
 
@@ -147,9 +147,8 @@ class IngestStore:
     ) -> bool:
         """Take a mailbox's lease if free, expired or ours (then renew it): one statement."""
         now = self._clock()
-        dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
         expires = now + timedelta(seconds=ttl_s)
-        stmt = dialect.insert(FetchLease).values(
+        stmt = dialect_insert(self._engine)(FetchLease).values(
             account=account, mailbox=mailbox, holder=holder, expires_at=expires
         )
         stmt = stmt.on_conflict_do_update(

@@ -16,7 +16,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Integer, String, bindparam, delete, func, insert, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -27,7 +26,7 @@ from muninmaild.records import (
 )
 from muninmaild.store import rows
 from muninmaild.store.cluster import ClusterStore
-from muninmaild.store.engine import READ_ONLY
+from muninmaild.store.engine import READ_ONLY, dialect_insert
 from muninmaild.store.health import WriteHealth
 from muninmaild.store.ingest import IngestStore
 from muninmaild.store.models import (
@@ -90,13 +89,11 @@ class Repository(IngestStore, Queries, ClusterStore):
         self.health.succeeded()
 
     def _insert_ignore(self, model: Any, values: dict[str, Any]) -> Any:
-        dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
-        return dialect.insert(model).values(**values).on_conflict_do_nothing()
+        return dialect_insert(self._engine)(model).values(**values).on_conflict_do_nothing()
 
     def _insert_ignore_stmt(self, model: Any) -> Any:
         """INSERT ignoring rows that already exist, to execute with a list of rows."""
-        dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
-        return dialect.insert(model).on_conflict_do_nothing()
+        return dialect_insert(self._engine)(model).on_conflict_do_nothing()
 
     # -- the queue ------------------------------------------------------------------------------
 
