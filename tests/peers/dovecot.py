@@ -76,11 +76,22 @@ class Dovecot:
     # -- lifecycle ------------------------------------------------------------------------------
 
     def start(self) -> None:
-        # Not through pipes: the daemon would inherit them, and run() wait for it to end.
-        with (self.root / "start.log").open("ab") as out:
-            started = subprocess.run(["dovecot", "-c", str(self.config)], stdout=out, stderr=out)
-        if started.returncode != 0:
-            raise RuntimeError(f"Dovecot did not start: {self._start_log()}")
+        # A login process the last stop() did not see (forked as it began) can hold the
+        # listening sockets a moment longer: a refused listen is tried again for a while.
+        deadline = time.monotonic() + 10
+        while True:
+            log = self.root / "start.log"
+            log.unlink(missing_ok=True)
+            # Not through pipes: the daemon would inherit them, and run() wait for it to end.
+            with log.open("ab") as out:
+                started = subprocess.run(
+                    ["dovecot", "-c", str(self.config)], stdout=out, stderr=out
+                )
+            if started.returncode == 0:
+                break
+            if "Address already in use" not in self._start_log() or time.monotonic() > deadline:
+                raise RuntimeError(f"Dovecot did not start: {self._start_log()}")
+            time.sleep(0.1)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:

@@ -122,7 +122,9 @@ def test_a_full_disk_is_reported_and_processing_resumes_once_space_is_freed(
     wait_until(lambda: status_counts(db) == {"completed": total}, 150, "catching up by itself")
     status = daemon.call("status")
     assert not status["database"]["failing"] and status["database"]["last_error_at"]
-    assert [(a["state"], a["last_error"]) for a in status["accounts"]] == [("idle", None)]
+    # Caught up and without an error; it may be in one of its syncs (every second) just now.
+    [account] = status["accounts"]
+    assert account["state"] in {"idle", "syncing"} and account["last_error"] is None, account
     assert daemon.stop() == 0, daemon.log_tail()
 
     assert query(db, "PRAGMA integrity_check") == [("ok",)]
