@@ -11,6 +11,7 @@ import logging
 import os
 import socket
 import stat
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,7 @@ from muninmaild.control.listener import (
     activated_socket,
     open_listener,
 )
-from muninmaild.control.server import ControlServer, Limits
+from muninmaild.control.server import ControlServer, Limits, _Throttled
 from muninmaild.errors import ConfigError
 from muninmaild.parts import Parts, build
 from muninmaild.redact import Redactor
@@ -256,6 +257,33 @@ async def test_a_refused_peer_gets_forbidden_instead_of_the_greeting(
             assert s.server.connections == 0
         finally:
             await c.close()
+
+
+async def test_a_peer_refused_again_and_again_is_logged_once_a_minute(
+    parts: Parts, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    refuse = RefuseAll(990, 980, "muninmail")
+    async with serving(parts, tmp_path / "c.sock", Limits(), refuse) as s:
+        for _ in range(30):
+            c, first = await Client.connect(s.path)
+            assert first["error"]["code"] == "forbidden"  # every one is still answered
+            await c.close()
+    lines = [r for r in caplog.records if "refused control connection" in r.getMessage()]
+    assert len(lines) == 1 and lines[0].levelno == logging.WARNING
+
+
+def test_the_next_refusal_logged_says_how_many_were_not(caplog: pytest.LogCaptureFixture) -> None:
+    throttled = _Throttled(every_s=0.05)
+    for _ in range(5):
+        throttled.warn("busy", "refused control connection: %d busy connections", 64)
+    time.sleep(0.06)
+    throttled.warn("busy", "refused control connection: %d busy connections", 64)
+    said = [r.getMessage() for r in caplog.records]
+    assert said == [
+        "refused control connection: 64 busy connections",
+        "refused control connection: 64 busy connections (4 more like it in the last 0.05 s "
+        "not logged)",
+    ]
 
 
 # -- the connection -----------------------------------------------------------------------------

@@ -33,6 +33,28 @@ class Limits:
     max_request: int = protocol.MAX_REQUEST_BYTES
 
 
+class _Throttled:
+    """At most one warning a minute for each kind of refusal, with how many it stood for:
+    a client retrying in a loop must not flood the journal."""
+
+    def __init__(self, every_s: float = 60.0) -> None:
+        self._every = every_s
+        self._last: dict[object, float] = {}
+        self._quiet: dict[object, int] = {}
+
+    def warn(self, key: object, message: str, *args: object) -> None:
+        now = time.monotonic()
+        last = self._last.get(key)
+        if last is not None and now - last < self._every:
+            self._quiet[key] = self._quiet.get(key, 0) + 1
+            return
+        self._last[key] = now
+        quiet = self._quiet.pop(key, 0)
+        if quiet:
+            message += f" ({quiet} more like it in the last {self._every:g} s not logged)"
+        log.warning(message, *args)
+
+
 class _Connection:
     def __init__(self, writer: asyncio.StreamWriter) -> None:
         self.writer = writer
@@ -51,6 +73,7 @@ class ControlServer:
         self._connections: set[_Connection] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._server: asyncio.Server | None = None
+        self._refusals = _Throttled()
 
     @property
     def connections(self) -> int:
@@ -124,10 +147,17 @@ class ControlServer:
     def _refusal(self, peer: PeerCred) -> tuple[str, str] | None:
         policy = self._listener.policy
         if not policy.allows(peer):
-            log.warning("refused control connection from uid %d (pid %d)", peer.uid, peer.pid)
+            self._refusals.warn(
+                ("forbidden", peer.uid),
+                "refused control connection from uid %d (pid %d)",
+                peer.uid,
+                peer.pid,
+            )
             return protocol.FORBIDDEN, policy.refusal(peer)
         if len(self._connections) >= self._limits.max_connections and not self._evict_idlest():
-            log.warning("refused control connection: %d busy connections", self.connections)
+            self._refusals.warn(
+                "busy", "refused control connection: %d busy connections", self.connections
+            )
             return protocol.UNAVAILABLE, "too many connections are busy; try again shortly"
         return None
 
