@@ -30,6 +30,7 @@ from muninmaild.fetch.imap_parse import (
 )
 from muninmaild.fetch.lease import LeaseStore, MailboxLeases
 from muninmaild.mail.parse import parse_message
+from muninmaild.mail.worker import ParseWorker, parse_all
 from muninmaild.records import KnownMessages, NewMessage
 from muninmaild.settings import AccountSettings
 from muninmaild.store.ingest import SyncAdvance
@@ -166,6 +167,8 @@ class ImapSource:
         added = 0
         position: int | None = None
         parsing: tuple[asyncio.Future[list[NewMessage]], int] | None = None
+        # A big fetch is parsed in a child process, beside this loop instead of under its GIL.
+        worker = ParseWorker() if len(uids) > self._tuning.batch else None
 
         async def store_parsed(job: tuple[asyncio.Future[list[NewMessage]], int]) -> int:
             future, last = job
@@ -181,10 +184,7 @@ class ImapSource:
                 limit = self._settings.max_message_size
                 for group in plan_groups(present, sizes, limit, self._tuning.batch_bytes):
                     items = await self._fetch_group(conn, group, sizes)
-                    # Parsing is CPU work: off the event loop, so the watchdog keeps ticking.
-                    parse = asyncio.to_thread(
-                        self._messages, mailbox, uidvalidity, group, items, sizes
-                    )
+                    parse = self._parse(worker, mailbox, uidvalidity, group, items, sizes)
                     previous, parsing = parsing, (asyncio.ensure_future(parse), group[-1])
                     if previous is not None:
                         added += await store_parsed(previous)
@@ -194,8 +194,10 @@ class ImapSource:
                 added += await store_parsed(last)
                 position = None if defer else last[1]
         finally:
-            if parsing is not None:  # a failure above: let the thread finish, keep nothing
+            if parsing is not None:  # a failure above: let the parse finish, keep nothing
                 await asyncio.gather(parsing[0], return_exceptions=True)
+            if worker is not None:
+                await worker.close()
         if position != end:
             await store.add_messages([], SyncAdvance(self.account, mailbox, uidvalidity, end))
         return added
@@ -211,28 +213,33 @@ class ImapSource:
             items |= await conn.fetch(large, "HEADER")
         return items
 
-    def _messages(
+    async def _parse(
         self,
+        worker: ParseWorker | None,
         mailbox: str,
         uidvalidity: int,
         group: list[int],
         items: Mapping[int, FetchedItem],
         sizes: Mapping[int, int],
     ) -> list[NewMessage]:
+        present = [uid for uid in group if uid in items]  # the rest was deleted meanwhile
+        raws = [items[uid].data or b"" for uid in present]
+        if worker is not None:
+            mails = await worker.parse(raws)
+        else:  # CPU work: off the event loop, so the watchdog keeps ticking
+            mails = await asyncio.to_thread(parse_all, raws)
         limit = self._settings.max_message_size
         out = []
-        for uid in group:
-            item = items.get(uid)
-            if item is None:
-                continue  # deleted between the two FETCHes
-            size = sizes[uid]
-            skip = None
+        for uid, mail in zip(present, mails, strict=True):
+            size, skip = sizes[uid], None
             if size > limit:
                 skip = f"not analysed: {size} bytes, over the limit of {limit}"
-            elif item.data is None:
+            elif items[uid].data is None:
                 skip = "not analysed: the server sent no content for this message"
-            mail = replace(parse_message(item.data or b""), size=size)
-            out.append(NewMessage(self.account, mailbox, uidvalidity, uid, mail, skip_reason=skip))
+            message = replace(mail, size=size)
+            out.append(
+                NewMessage(self.account, mailbox, uidvalidity, uid, message, skip_reason=skip)
+            )
         return out
 
     # -- waiting for mail ---------------------------------------------------------------------
