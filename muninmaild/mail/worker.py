@@ -82,8 +82,10 @@ class ParseWorker:
         return parsed
 
     async def _start(self) -> asyncio.subprocess.Process:
+        # -I: the installed package only, never a `muninmaild` folder in the working directory.
         self._proc = await asyncio.create_subprocess_exec(
             sys.executable,
+            "-I",
             "-m",
             __name__,
             stdin=asyncio.subprocess.PIPE,
