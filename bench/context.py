@@ -53,6 +53,27 @@ class Context:
         if self.verbose:
             print(f"[bench {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
+    def alternate(
+        self,
+        key: str,
+        count: int,
+        contenders: dict[str, Callable[[], float] | None],
+        digits: int = 0,
+    ) -> dict[str, list[float]]:
+        """Messages a second of each contender (a call that takes seconds for `count`) in every
+        run, the order rotated from run to run so none always goes first. A contender that is
+        None (its anchor is missing) is not run and gets no figures."""
+        rates: dict[str, list[float]] = {name: [] for name in contenders}
+        names = [name for name, call in contenders.items() if call is not None]
+        for i in range(self.runs):
+            for name in names[i % len(names) :] + names[: i % len(names)]:
+                call = contenders[name]
+                assert call is not None
+                rate = count / call()
+                rates[name].append(rate)
+                self.log(f"{key} run {i + 1}: {name} {rate:,.{digits}f} messages/s")
+        return rates
+
     def folder(self, name: str) -> Path:
         path = self.root / name
         shutil.rmtree(path, ignore_errors=True)

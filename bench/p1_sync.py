@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 from bench.context import Context
 from bench.core import Goal, ScenarioResult, compare
@@ -44,19 +45,12 @@ def run(ctx: Context) -> ScenarioResult:
     n = ctx.size.p1_messages
     box = ctx.mailbox(n)
     have_mbsync = mbsync_available()
-    rates: dict[str, list[float]] = {"ours": [], "mbsync": [], "raw": []}
-    contenders = {
+    contenders: dict[str, Callable[[], float] | None] = {
         "ours": lambda: ours(ctx, box),
         "raw": lambda: raw_floor(box),
-        "mbsync": lambda: mbsync(box, ctx.root / "mbsync"),
+        "mbsync": (lambda: mbsync(box, ctx.root / "mbsync")) if have_mbsync else None,
     }
-    order = ["ours", "raw", "mbsync"] if have_mbsync else ["ours", "raw"]
-    for i in range(ctx.runs):
-        turn = order[i % len(order) :] + order[: i % len(order)]
-        for name in turn:
-            seconds = contenders[name]()
-            rates[name].append(n / seconds)
-            ctx.log(f"P1 run {i + 1}: {name} {n / seconds:,.0f} messages/s")
+    rates = ctx.alternate("P1", n, contenders)
     result = ScenarioResult("P1", f"{TITLE} ({n:,})")
     result.rows.append(
         compare(

@@ -35,20 +35,18 @@ def ours(ctx: Context, count: int) -> tuple[float, str]:
 def run(ctx: Context) -> ScenarioResult:
     n = ctx.size.p2_messages
     missing = anchors.celery_missing()
-    rates: dict[str, list[float]] = {"ours": [], "celery": []}
     journals: list[str] = []
-    for i in range(ctx.runs):
-        turn = ["ours", "celery"] if i % 2 == 0 else ["celery", "ours"]
-        for name in turn:
-            if name == "ours":
-                seconds, journal = ours(ctx, n)
-                journals.append(journal)
-            elif missing is None:
-                seconds = anchors.drain(ctx.folder("p2-celery"), n, "threads", CONCURRENCY)
-            else:
-                continue
-            rates[name].append(n / seconds)
-            ctx.log(f"P2 run {i + 1}: {name} {n / seconds:,.0f} messages/s")
+
+    def drain_ours() -> float:
+        seconds, journal = ours(ctx, n)
+        journals.append(journal)
+        return seconds
+
+    def drain_celery() -> float:
+        return anchors.drain(ctx.folder("p2-celery"), n, "threads", CONCURRENCY)
+
+    contenders = {"ours": drain_ours, "celery": drain_celery if missing is None else None}
+    rates = ctx.alternate("P2", n, contenders)
     result = ScenarioResult("P2", f"{TITLE} ({n:,})")
     result.rows.append(
         compare(

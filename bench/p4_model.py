@@ -13,6 +13,7 @@ window may hold more than 60 requests.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from bench import anchors
 from bench.context import Context
@@ -86,23 +87,18 @@ def max_in_window(readings: list[tuple[float, int]], window: float) -> int:
 def run(ctx: Context) -> ScenarioResult:
     n = ctx.size.p4_messages
     missing = anchors.celery_missing()
-    rates: dict[str, list[float]] = {"ours": [], "celery": []}
     server = ModelServer(ctx.root, LATENCY)
     try:
-        for i in range(ctx.runs):
-            turn = ["ours", "celery"] if i % 2 == 0 else ["celery", "ours"]
-            for name in turn:
-                if name == "ours":
-                    seconds = ours(ctx, server, n)
-                elif missing is None:
-                    folder = ctx.folder("p4-celery")
-                    seconds = anchors.drain(
-                        folder, n, "threads", CONCURRENCY, "model", server.base_url
-                    )
-                else:
-                    continue
-                rates[name].append(n / seconds)
-                ctx.log(f"P4 run {i + 1}: {name} {n / seconds:,.1f} messages/s")
+
+        def drain_celery() -> float:
+            folder = ctx.folder("p4-celery")
+            return anchors.drain(folder, n, "threads", CONCURRENCY, "model", server.base_url)
+
+        contenders: dict[str, Callable[[], float] | None] = {
+            "ours": lambda: ours(ctx, server, n),
+            "celery": drain_celery if missing is None else None,
+        }
+        rates = ctx.alternate("P4", n, contenders, digits=1)
     finally:
         server.stop()
     window = ctx.size.p4_budget_window_s
