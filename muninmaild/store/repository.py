@@ -89,7 +89,7 @@ class Repository(IngestStore, Queries, ClusterStore):
         self.health.succeeded()
 
     def _insert_ignore(self, model: Any, values: dict[str, Any]) -> Any:
-        return dialect_insert(self._engine)(model).values(**values).on_conflict_do_nothing()
+        return self._insert_ignore_stmt(model).values(**values)
 
     def _insert_ignore_stmt(self, model: Any) -> Any:
         """INSERT ignoring rows that already exist, to execute with a list of rows."""
