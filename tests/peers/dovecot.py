@@ -12,6 +12,7 @@ import imaplib
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -114,11 +115,20 @@ class Dovecot:
         if not pid_file.exists():
             return
         master = int(pid_file.read_text())
-        pids = [master, *_children(master)]
-        for signal in (15, 9):
-            for pid in pids:
+        # Frozen, the master cannot fork a login process after its children are listed: one
+        # that escaped the list would keep the listening socket, accept connections nobody
+        # serves, and make the next start() fail with "Address already in use". It gets
+        # SIGKILL for the same reason; the connections' own processes get SIGTERM and say BYE.
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(master, signal.SIGSTOP)
+        children = _children(master)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(master, signal.SIGKILL)
+        pids = [master, *children]
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            for pid in children:
                 with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal)
+                    os.kill(pid, sig)
             deadline = time.monotonic() + 5
             while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
                 time.sleep(0.02)

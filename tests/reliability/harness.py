@@ -114,13 +114,17 @@ class Daemon:
 
 
 def wait_until(
-    condition: Callable[[], bool], within_s: float = 30.0, what: str = "condition"
+    condition: Callable[[], bool],
+    within_s: float = 30.0,
+    what: str = "condition",
+    explain: Callable[[], str] | None = None,
 ) -> None:
-    """Another process's progress can only be polled."""
+    """Another process's progress can only be polled; `explain` adds, say, a log to a miss."""
     deadline = time.monotonic() + within_s
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not met within {within_s:g} s")
+            detail = f"\n{explain()}" if explain is not None else ""
+            raise AssertionError(f"{what}: not met within {within_s:g} s{detail}")
         time.sleep(0.05)
 
 

@@ -73,11 +73,14 @@ def test_restarts_cuts_and_a_uidvalidity_reset_queue_each_message_once(
     db = tmp_path / "muninmail.db"
     daemon = daemons(tmp_path, config).start()
 
+    def explain() -> str:
+        return f"daemon log:\n{daemon.log_tail()}\nDovecot log:\n{dovecot.log_text()[-3000:]}"
+
     # The initial sync, cut twice: a restart, then a kick of the new connection.
     first = cut_when(db, 300, "restart", dovecot)
     second = cut_when(db, first + 600, "kick", dovecot)
     assert 0 < first < second < INITIAL, (first, second)
-    wait_until(lambda: rows(db) == INITIAL, 60, "the initial sync")
+    wait_until(lambda: rows(db) == INITIAL, 60, "the initial sync", explain)
 
     # In IDLE: the connection cut, then the server restarted; new mail each time.
     in_idle(daemon)
@@ -85,13 +88,13 @@ def test_restarts_cuts_and_a_uidvalidity_reset_queue_each_message_once(
     dovecot.kick()
     wait_until(lambda: connections(daemon) > connects, 10, "a new connection after the cut")
     deliver(dovecot, INITIAL + 1, LATER)
-    wait_until(lambda: rows(db) == INITIAL + LATER, 30, "mail after the cut in IDLE")
+    wait_until(lambda: rows(db) == INITIAL + LATER, 30, "mail after the cut in IDLE", explain)
     in_idle(daemon)
     dovecot.stop()
     deliver(dovecot, INITIAL + LATER + 1, LATER)
     time.sleep(1)  # the daemon finds the server gone and backs off
     dovecot.start()
-    wait_until(lambda: rows(db) == INITIAL + 2 * LATER, 60, "mail after the restart")
+    wait_until(lambda: rows(db) == INITIAL + 2 * LATER, 60, "mail after the restart", explain)
 
     # A new UIDVALIDITY: the old messages are recognised, only the new ones are queued.
     in_idle(daemon)
@@ -102,7 +105,7 @@ def test_restarts_cuts_and_a_uidvalidity_reset_queue_each_message_once(
     dovecot.start()
     assert dovecot.uidvalidity() != before
     total = INITIAL + 3 * LATER
-    wait_until(lambda: rows(db) == total, 60, "mail after the UIDVALIDITY reset")
+    wait_until(lambda: rows(db) == total, 60, "mail after the UIDVALIDITY reset", explain)
 
     daemon.call("fetch-now")
     daemon.wait_idle(within_s=60)
