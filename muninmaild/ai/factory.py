@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import importlib
+
 from muninmaild.ai.base import Backend, ModelAnswer, ModelInput
+from muninmaild.ai.budget import RateBudget
 from muninmaild.settings import AISettings
 
 
@@ -33,16 +37,22 @@ class LazyCerebras:
         self.model = settings.model
         self._settings = settings
         self._backend: Backend | None = None
+        self._building = asyncio.Lock()
 
     async def analyse(self, item: ModelInput) -> ModelAnswer:
-        if self._backend is None:
-            from muninmaild.ai.budget import RateBudget
-            from muninmaild.ai.cerebras import CerebrasBackend
+        backend = self._backend or await self._build()
+        return await backend.analyse(item)
 
-            s = self._settings
-            budget = RateBudget(s.requests_per_minute, s.tokens_per_minute)
-            self._backend = CerebrasBackend(s, budget)
-        return await self._backend.analyse(item)
+    async def _build(self) -> Backend:
+        async with self._building:  # the first batch of workers arrives all at once
+            if self._backend is None:
+                # In a thread: the import takes long enough to stall the watchdog ping and
+                # the control socket if the event loop did it.
+                module = await asyncio.to_thread(importlib.import_module, "muninmaild.ai.cerebras")
+                s = self._settings
+                budget = RateBudget(s.requests_per_minute, s.tokens_per_minute)
+                self._backend = module.CerebrasBackend(s, budget)
+            return self._backend
 
     async def aclose(self) -> None:
         if self._backend is not None:

@@ -1,0 +1,96 @@
+"""Picking the backend, and loading the SDK only when the `cerebras` backend is first asked."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from muninmaild.ai.factory import make_backend
+from muninmaild.settings import AISettings
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Run in a fresh interpreter: in the test process the SDK is long loaded by other tests.
+FIRST_CALLS = """
+import asyncio, json, sys, time
+from muninmaild.ai import factory
+from muninmaild.ai.base import ModelInput
+from muninmaild.settings import AISettings, Secret
+from tests.fakes.model_server import FakeModelServer
+
+builds = 0
+real_budget = factory.RateBudget
+
+def counted(*args, **kwargs):
+    global builds
+    builds += 1
+    return real_budget(*args, **kwargs)
+
+factory.RateBudget = counted
+
+def item(n):
+    return ModelInput(n, "Report", "a@example.com", "b@example.com", "", "Please send it.")
+
+async def main(server):
+    settings = AISettings(backend="cerebras", base_url=server.base_url, api_key=Secret("k"))
+    backend = factory.make_backend(settings)
+    loaded_before = "cerebras.cloud.sdk" in sys.modules
+    gaps, last, running = [], time.monotonic(), True
+
+    async def tick():
+        nonlocal last
+        while running:
+            await asyncio.sleep(0.002)
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+
+    ticker = asyncio.create_task(tick())
+    await asyncio.sleep(0.01)
+    start = time.monotonic()
+    answers = await asyncio.gather(*(backend.analyse(item(n)) for n in range(8)))
+    took = time.monotonic() - start
+    running = False
+    await ticker
+    await backend.aclose()
+    print(json.dumps({
+        "loaded_before": loaded_before,
+        "loaded_after": "cerebras.cloud.sdk" in sys.modules,
+        "builds": builds,
+        "answers": len(answers),
+        "first_calls_s": took,
+        "longest_gap_s": max(gaps),
+    }))
+
+with FakeModelServer() as server:
+    asyncio.run(main(server))
+"""
+
+
+def first_calls() -> dict[str, object]:
+    done = subprocess.run(
+        [sys.executable, "-c", FIRST_CALLS], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    result: dict[str, object] = json.loads(done.stdout)
+    return result
+
+
+def test_local_backends_are_built_at_once() -> None:
+    assert make_backend(AISettings(backend="rules")).name == "rules"
+    assert make_backend(AISettings(backend="noop")).name == "noop"
+
+
+def test_the_sdk_loads_on_the_first_message_once_for_all_workers_and_off_the_loop() -> None:
+    result = first_calls()
+    assert result["loaded_before"] is False
+    assert result["loaded_after"] is True
+    assert result["answers"] == 8
+    assert result["builds"] == 1, "eight workers arriving at once built one client"
+    # Imported on the event loop, the SDK would stop it for the whole import: one gap as long
+    # as the first calls. In a thread the loop goes on ticking meanwhile.
+    first_calls_s, longest_gap_s = result["first_calls_s"], result["longest_gap_s"]
+    assert isinstance(first_calls_s, float) and isinstance(longest_gap_s, float)
+    assert longest_gap_s < first_calls_s / 2, result
