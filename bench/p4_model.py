@@ -3,7 +3,9 @@
 Ours: the `cerebras` backend (the real SDK) against `bench/model_proc.py` with
 `[processor] concurrency = 32` and budgets far above the load, draining a copy of the prepared
 queue; the limit is 32 / 0.2 s = 160 messages a second. Anchor in the same runs: Celery with
-Redis, threads pool with 32 threads, each task one request to the same server.
+Redis, threads pool with 32 threads, each task one request to the same server; and the floor:
+32 coroutines of a bare aiohttp client posting to the same server, no queue at all
+(`bench/model_floor.py`), the best a Python client gets from that server on this machine.
 
 Then the budget: a daemon with `requests_per_minute = 60` and more work queued than that is
 left running for a fixed window, and the server's own request log is checked: no 60-second
@@ -12,6 +14,9 @@ window may hold more than 60 requests.
 
 from __future__ import annotations
 
+import math
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 
@@ -19,7 +24,7 @@ from bench import anchors
 from bench.context import Context
 from bench.core import Goal, Row, ScenarioResult, compare
 from bench.drain import drain, processor_config
-from bench.procs import ModelServer
+from bench.procs import REPO, ModelServer
 from bench.queue import SqliteProbe
 
 TITLE = "model-bound: 200 ms model, concurrency 32"
@@ -53,6 +58,19 @@ def ours(ctx: Context, server: ModelServer, count: int) -> float:
         return drain([daemon], probe, count)
     finally:
         probe.close()
+
+
+def floor(server: ModelServer, count: int) -> float:
+    """Seconds the bare HTTP client needs for `count` answers, in a process of its own."""
+    command = [sys.executable, "-m", "bench.model_floor", "--url", server.base_url]
+    command += ["--count", str(count), "--concurrency", str(CONCURRENCY)]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=True)
+    return float(done.stdout.split()[-1])
+
+
+def ideal(count: int) -> float:
+    """The limit for `count` answers: every wave of 32 takes the latency, the last one too."""
+    return count / (math.ceil(count / CONCURRENCY) * LATENCY)
 
 
 def budget_check(ctx: Context, window: float) -> tuple[int, int, float]:
@@ -97,6 +115,7 @@ def run(ctx: Context) -> ScenarioResult:
         contenders: dict[str, Callable[[], float] | None] = {
             "ours": lambda: ours(ctx, server, n),
             "celery": drain_celery if missing is None else None,
+            "floor": lambda: floor(server, n),
         }
         rates = ctx.alternate("P4", n, contenders, digits=1)
     finally:
@@ -114,6 +133,19 @@ def run(ctx: Context) -> ScenarioResult:
             "limit 32 / 0.2 s",
             [LIMIT] * len(rates["ours"]),
             Goal(">=", 0.99, ">= 0.99x the limit"),
+            f"{n:,} answers in waves of {CONCURRENCY} need {math.ceil(n / CONCURRENCY)} waves: "
+            f"{ideal(n):.1f} msg/s ({ideal(n) / LIMIT:.3f}x) with no cost at all beside the model",
+        )
+    )
+    result.rows.append(
+        compare(
+            "P4",
+            "throughput vs a bare HTTP client",
+            "msg/s",
+            rates["ours"],
+            f"aiohttp alone, {CONCURRENCY} at once",
+            rates["floor"],
+            None,
         )
     )
     result.rows.append(

@@ -317,6 +317,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(404, _error("Not found", "not_found_error", "not_found"))
 
     def do_POST(self) -> None:
+        arrived = time.monotonic()
         body = self.rfile.read(int(self.headers.get("content-length") or 0))
         if self.path.rstrip("/") != COMPLETIONS_PATH:
             self.do_GET()
@@ -324,19 +325,22 @@ class _Handler(BaseHTTPRequestHandler):
         owner = self.server.owner
         headers = {name.lower(): value for name, value in self.headers.items()}
         fault, latency = owner._admit(RecordedRequest(self.path, headers, body))
-        if owner._wait(latency):
-            self._hang_up()
-            return
         if owner.api_key is not None and headers.get("authorization") != f"Bearer {owner.api_key}":
             fault = "401"
         try:
             payload = json.loads(body)
         except ValueError:
             payload = None
+        # Worked out while the latency runs, not after it: the answer leaves `latency` after
+        # the request arrived, as a service that takes that long would send it.
+        content = _triage_answer(payload) if isinstance(payload, dict) and fault is None else ""
+        if owner._wait(latency - (time.monotonic() - arrived)):
+            self._hang_up()
+            return
         if not isinstance(payload, dict):
             self._send_json(400, _error("The body is not a JSON object.", "invalid_request", "bad"))
         elif fault is None:
-            self._answer(payload, _triage_answer(payload), "stop")
+            self._answer(payload, content, "stop")
         else:
             self._fault(fault, payload)
 
