@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 
 from bench.procs import Daemon, wait_until
-from bench.queue import Probe
+from bench.queue import UNFINISHED_SQL, Probe
 
 
 def processor_config(concurrency: int, ai: str = 'backend = "noop"') -> str:
@@ -36,9 +36,13 @@ def drain(
             daemon.call("resume", {"what": "processor"})
 
         def finished() -> bool:
-            return probe.counts().get("completed", 0) >= count
+            return probe.number(UNFINISHED_SQL) == 0
 
-        return wait_until(finished, timeout, 0.02, f"{count} messages completed") - start
+        took = wait_until(finished, timeout, 0.02, f"{count} messages completed") - start
+        counts = probe.counts()
+        if counts.get("completed", 0) != count:
+            raise RuntimeError(f"the drain ended with {counts}, not {count} completed")
+        return took
     finally:
         for daemon in daemons:
             daemon.stop()

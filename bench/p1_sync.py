@@ -17,7 +17,7 @@ from bench.context import Context
 from bench.core import Goal, ScenarioResult, compare
 from bench.mailbox import BenchMailbox, mbsync, mbsync_available, raw_floor
 from bench.procs import wait_until
-from bench.queue import SqliteProbe, populate, sqlite_url, total
+from bench.queue import ROWS_SQL, SqliteProbe, populate, sqlite_url
 
 TITLE = "initial sync of realistic messages from Dovecot into the queue"
 NOOP = '\n[ai]\nbackend = "noop"\n'
@@ -33,8 +33,10 @@ def ours(ctx: Context, box: BenchMailbox) -> float:
         start = time.monotonic()
         daemon.call("resume", {"what": "fetcher"})
         done = wait_until(
-            lambda: total(probe.counts()) >= box.count, 900, 0.02, "every message queued"
+            lambda: probe.number(ROWS_SQL) >= box.count, 900, 0.02, "every message queued"
         )
+        if (counts := probe.counts()) != {"pending": box.count}:
+            raise RuntimeError(f"the sync ended with {counts}, not {box.count} pending")
     finally:
         probe.close()
         daemon.stop()
