@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 import aioimaplib
 
 from muninmaild.errors import FetchAuthError, FetchError
+from muninmaild.fetch.imap_client import Client
 from muninmaild.fetch.imap_parse import (
     FetchedItem,
     MailboxInfo,
@@ -84,7 +85,7 @@ class ImapConnection:
         self._idle: asyncio.Future[Any] | None = None
         self._done_sent = False
         context = tls_context(settings) if settings.security == "tls" else None
-        self._client = aioimaplib.IMAP4(
+        self._client = Client(
             host=settings.server,
             port=settings.port,
             timeout=timeout,

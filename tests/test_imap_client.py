@@ -1,0 +1,107 @@
+"""The aioimaplib subclasses: the same verdicts as aioimaplib's own code, without its costs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Iterator
+
+import aioimaplib
+import pytest
+
+from muninmaild.fetch.imap_client import ClientProtocol, FetchCommand
+
+
+@pytest.fixture
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    made = asyncio.new_event_loop()
+    yield made
+    made.close()
+
+
+def answer_lines(rng: random.Random) -> Iterator[bytes | bytearray]:
+    """Lines of a FETCH answer as aioimaplib hands them over, well-formed or not."""
+    for n in range(rng.randint(1, 30)):
+        kind = rng.random()
+        if kind < 0.4:
+            yield f"{n + 1} FETCH (UID {n + 10} RFC822.SIZE {rng.randint(1, 99999)}".encode()
+        elif kind < 0.6:
+            yield f"{n + 1} FETCH (UID {n + 10} BODY[] {{{rng.randint(1, 999)}}}".encode()
+        elif kind < 0.8:  # a literal: never counted, whatever it holds
+            yield bytearray(rng.choice([b"(((", b")", b"plain text", b"1 FETCH ("]))
+        else:
+            yield rng.choice([b")", b" FLAGS (\\Seen))", b"(", b"", b"x) (y"])
+
+
+def test_wait_data_agrees_with_aioimaplib_after_every_line(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    rng = random.Random(7)
+    for _ in range(500):
+        theirs = aioimaplib.FetchCommand("A1", "1:*", "(UID)", loop=loop)
+        ours = FetchCommand("A1", "1:*", "(UID)", loop=loop)
+        for line in answer_lines(rng):
+            theirs.append_to_resp(line)
+            ours.append_to_resp(line)
+            assert ours.wait_data() == theirs.wait_data(), theirs.response.lines
+        assert ours.response.lines == theirs.response.lines
+
+
+class CountingBytes(bytes):
+    formatted = 0
+
+    def __str__(self) -> str:
+        CountingBytes.formatted += 1
+        return super().__str__()
+
+
+def test_received_data_is_formatted_only_for_a_debug_log(
+    loop: asyncio.AbstractEventLoop, caplog: pytest.LogCaptureFixture
+) -> None:
+    protocol = ClientProtocol(loop)
+    chunk = CountingBytes(b"* OK IMAP4rev1 ready\r\n")
+    with caplog.at_level(logging.INFO, logger="aioimaplib.aioimaplib"):
+        protocol.data_received(chunk)
+    assert CountingBytes.formatted == 0
+    with caplog.at_level(logging.DEBUG, logger="aioimaplib.aioimaplib"):
+        protocol.data_received(chunk)
+    assert CountingBytes.formatted >= 1
+    assert "Received : " in caplog.text
+
+
+def fetch_answer(tag: str) -> bytes:
+    return (
+        b"* 1 FETCH (UID 5 BODY[] {11}\r\nHello (\r\nx) FLAGS (\\Seen))\r\n"
+        b"* 2 FETCH (UID 6 RFC822.SIZE 3 BODY[] {3}\r\nabc)\r\n"
+        b"* 3 FETCH (UID 7 BODY[] {0}\r\n)\r\n" + tag.encode() + b" OK Fetch completed.\r\n"
+    )
+
+
+def lines_read(
+    protocol: aioimaplib.IMAP4ClientProtocol, command: aioimaplib.FetchCommand, chunk: int
+) -> tuple[str, list[bytes]]:
+    protocol.state = aioimaplib.SELECTED
+    protocol.pending_sync_command = command
+    answer = fetch_answer(command.tag)
+    for start in range(0, len(answer), chunk):
+        protocol.data_received(answer[start : start + chunk])
+    return command.response.result, [bytes(line) for line in command.response.lines]
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 7, 16, 1000])
+def test_a_fetch_answer_in_chunks_is_read_as_aioimaplib_reads_it(
+    loop: asyncio.AbstractEventLoop, chunk: int
+) -> None:
+    theirs = lines_read(
+        aioimaplib.IMAP4ClientProtocol(loop),
+        aioimaplib.FetchCommand("A7", "1:3", "(UID BODY[])", prefix="UID", loop=loop),
+        chunk,
+    )
+    ours = lines_read(
+        ClientProtocol(loop),
+        FetchCommand("A7", "1:3", "(UID BODY[])", prefix="UID", loop=loop),
+        chunk,
+    )
+    assert ours == theirs
+    assert ours[0] == "OK" and b"Hello (\r\nx)" in ours[1] and b"abc" in ours[1]
