@@ -20,6 +20,7 @@ from email.utils import parsedate_to_datetime
 
 from muninmaild.mail.html import html_to_text
 from muninmaild.mail.message import Attachment, ParsedMail
+from muninmaild.mail.mime import message_tree
 
 MAX_PARTS = 2_000
 MAX_DEFECTS = 50
@@ -113,7 +114,7 @@ def _storable(mail: ParsedMail) -> ParsedMail:
 
 
 def _parse(raw: bytes) -> ParsedMail:
-    msg = BytesParser(policy=policy.compat32).parsebytes(raw)
+    msg = _message(raw)
     notes: list[str] = []
     envelope = _envelope(msg, notes)
     scan = _scan(msg, notes)
@@ -127,6 +128,14 @@ def _parse(raw: bytes) -> ParsedMail:
         defects=_all_defects(scan.parts, notes),
         size=len(raw),
     )
+
+
+def _message(raw: bytes) -> Message:
+    try:
+        tree = message_tree(raw)
+    except Exception:  # whatever that was, the standard parser decides what to make of it
+        tree = None
+    return tree if tree is not None else BytesParser(policy=policy.compat32).parsebytes(raw)
 
 
 def _headers_only(raw: object, exc: Exception) -> ParsedMail:
