@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from muninmaild.errors import FetchAuthError, FetchError
@@ -22,7 +23,7 @@ from muninmaild.fetch.loop import FetchLoop
 from muninmaild.records import QueueCounts
 from muninmaild.settings import Secret, Security
 from muninmaild.store.repository import Repository
-from tests.imap_helpers import Probe, imap_source, row_counts
+from tests.imap_helpers import TUNING, Probe, imap_source, row_counts
 from tests.peers.dovecot import Dovecot, free_port, make_certificate, message
 
 CPYTHON_MESSAGES = sorted((Path(__file__).parent / "data" / "cpython_email").glob("msg_*.txt"))
@@ -232,6 +233,23 @@ async def test_each_mailbox_has_one_fetcher_across_instances(
     dovecot.append([message(4)])
     assert await other.sync(repo) == 1
     await other.close()
+
+
+async def test_a_big_sync_parsed_by_several_processes_is_stored_in_uid_order(
+    dovecot: Dovecot, repo: Repository, sqlite_engine: AsyncEngine
+) -> None:
+    dovecot.deliver((message(i), False) for i in range(1, 901))
+    probe = Probe(repo)
+    source = imap_source(dovecot.account(), repo)
+    assert TUNING.parsers > 1  # the groups really alternate between parsers
+    assert await source.sync(probe) == 900
+    assert probe.batches == 5
+    await source.close()
+    async with sqlite_engine.connect() as conn:
+        rows = (await conn.execute(text("SELECT uid, subject FROM emails ORDER BY id"))).all()
+    assert [uid for uid, _ in rows] == list(range(1, 901))
+    assert [subject for _, subject in rows] == [f"Message {i}" for i in range(1, 901)]
+    assert (await repo.sync_state("test", "INBOX")).highest_uid == 900
 
 
 # -- faults ----------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
@@ -46,6 +47,7 @@ class ImapTuning:
     batch_bytes: int = 8 * 1024 * 1024  # message bytes per FETCH
     idle_renew: float = 25 * 60.0  # RFC 2177: re-issue IDLE before 29 minutes
     stale_after: float = 20 * 60.0  # a connection unused this long is replaced, not trusted
+    parsers: int = 2  # child processes parsing the groups of a big fetch, in turn
 
 
 class ImapStateStore(LeaseStore, Protocol):
@@ -161,42 +163,47 @@ class ImapSource:
     ) -> int:
         """Queue `uids` in batches, each stored with its position (unless `defer`), then `end`.
 
-        A pipeline of two: while one group is parsed (in a thread), the next is fetched and the
-        one before is stored, so the server, the parser and the database overlap.
+        A pipeline: while groups are parsed, the next is fetched and the oldest parsed one is
+        stored, in order, so the server, the parsers and the database overlap.
         """
         added = 0
         position: int | None = None
-        parsing: tuple[asyncio.Future[list[NewMessage]], int] | None = None
-        # A big fetch is parsed in a child process, beside this loop instead of under its GIL.
-        worker = ParseWorker() if len(uids) > self._tuning.batch else None
+        parsing: deque[tuple[asyncio.Future[list[NewMessage]], int]] = deque()
+        # A big fetch is parsed in child processes, beside this loop instead of under its GIL.
+        big = len(uids) > self._tuning.batch
+        workers = [ParseWorker() for _ in range(self._tuning.parsers)] if big else []
 
-        async def store_parsed(job: tuple[asyncio.Future[list[NewMessage]], int]) -> int:
-            future, last = job
+        async def store_oldest() -> int:
+            future, last = parsing.popleft()
             advance = None if defer else SyncAdvance(self.account, mailbox, uidvalidity, last)
             stored = await store.add_messages(await future, advance)
             await self._leases.renew_due()
             return stored
 
         try:
+            groups = 0
             for chunk in chunked(uids, self._tuning.batch):
                 sizes = {u: item.size or 0 for u, item in (await conn.fetch(chunk, None)).items()}
                 present = [u for u in chunk if u in sizes]  # the rest was deleted meanwhile
                 limit = self._settings.max_message_size
                 for group in plan_groups(present, sizes, limit, self._tuning.batch_bytes):
                     items = await self._fetch_group(conn, group, sizes)
+                    worker = workers[groups % len(workers)] if workers else None
                     parse = self._parse(worker, mailbox, uidvalidity, group, items, sizes)
-                    previous, parsing = parsing, (asyncio.ensure_future(parse), group[-1])
-                    if previous is not None:
-                        added += await store_parsed(previous)
-                        position = None if defer else previous[1]
-            if parsing is not None:
-                last, parsing = parsing, None
-                added += await store_parsed(last)
-                position = None if defer else last[1]
+                    parsing.append((asyncio.ensure_future(parse), group[-1]))
+                    groups += 1
+                    if len(parsing) > max(1, len(workers)):  # one group in flight per parser
+                        last = parsing[0][1]
+                        added += await store_oldest()
+                        position = None if defer else last
+            while parsing:
+                last = parsing[0][1]
+                added += await store_oldest()
+                position = None if defer else last
         finally:
-            if parsing is not None:  # a failure above: let the parse finish, keep nothing
-                await asyncio.gather(parsing[0], return_exceptions=True)
-            if worker is not None:
+            # A failure above: let the parses finish, keep nothing of them.
+            await asyncio.gather(*(future for future, _ in parsing), return_exceptions=True)
+            for worker in workers:
                 await worker.close()
         if position != end:
             await store.add_messages([], SyncAdvance(self.account, mailbox, uidvalidity, end))
