@@ -174,9 +174,11 @@ class ImapSource:
         workers = [ParseWorker() for _ in range(self._tuning.parsers)] if big else []
 
         async def store_oldest() -> int:
+            nonlocal position
             future, last = parsing.popleft()
             advance = None if defer else SyncAdvance(self.account, mailbox, uidvalidity, last)
             stored = await store.add_messages(await future, advance)
+            position = None if defer else last
             await self._leases.renew_due()
             return stored
 
@@ -193,13 +195,9 @@ class ImapSource:
                     parsing.append((asyncio.ensure_future(parse), group[-1]))
                     groups += 1
                     if len(parsing) > max(1, len(workers)):  # one group in flight per parser
-                        last = parsing[0][1]
                         added += await store_oldest()
-                        position = None if defer else last
             while parsing:
-                last = parsing[0][1]
                 added += await store_oldest()
-                position = None if defer else last
         finally:
             # A failure above: let the parses finish, keep nothing of them.
             await asyncio.gather(*(future for future, _ in parsing), return_exceptions=True)
