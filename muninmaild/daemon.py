@@ -14,9 +14,9 @@ import os
 import signal
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
-from muninmaild import __version__, logs, report
+from muninmaild import __version__, report
 from muninmaild.cluster import ClusterMember
 from muninmaild.control.commands import Commands
 from muninmaild.control.listener import open_listener
@@ -24,7 +24,8 @@ from muninmaild.control.server import ControlServer, Limits
 from muninmaild.notify import Notifier
 from muninmaild.parts import Parts, build
 from muninmaild.redact import Redactor
-from muninmaild.settings import ProcessorSettings, Settings, mask_url
+from muninmaild.reload import Reloader
+from muninmaild.settings import Settings, mask_url
 from muninmaild.store.engine import create_engine
 from muninmaild.store.migrate import migrate
 
@@ -93,9 +94,10 @@ async def _serve(
     notifier = Notifier()
     signals = Signals()
     signals.install()
+    reload = Reloader(parts, settings, redact, reload_settings, notifier, lambda: _status(parts))
     member = _member(parts, settings)
     await member.register()
-    async with _control(parts, settings, signals), asyncio.TaskGroup() as tg:
+    async with _control(parts, settings, reload), asyncio.TaskGroup() as tg:
         loops = [tg.create_task(parts.processor.run(), name="processor")]
         loops += [tg.create_task(f.run(), name=f"fetch-{f.source.account}") for f in parts.fetchers]
         beats = [
@@ -106,11 +108,9 @@ async def _serve(
         notifier.ready(await _status(parts))
         log.info("ready: %d account(s), backend %s", len(parts.fetchers), parts.backend.name)
         while await _next_event(signals) == "reload":
-            notifier.reloading()
-            settings = _reload(parts, settings, redact, reload_settings)
-            notifier.reloaded(await _status(parts))
+            await reload()
         notifier.stopping()
-        drain = settings.daemon.drain_timeout
+        drain = reload.settings.daemon.drain_timeout
         log.info("stopping: draining in-flight work for up to %.0f s", drain)
         for fetcher in parts.fetchers:
             fetcher.stop()
@@ -138,12 +138,12 @@ def _member(parts: Parts, settings: Settings) -> ClusterMember:
     )
 
 
-def _control(parts: Parts, settings: Settings, signals: Signals) -> ControlServer:
+def _control(parts: Parts, settings: Settings, reload: Reloader) -> ControlServer:
     """The control socket, bound before READY=1 and closed after the loops have stopped."""
     d = settings.daemon
     listener = open_listener(d.control_socket, d.socket_group)
     limits = Limits(d.control_max_connections, d.control_idle_timeout)
-    commands = Commands(parts, signals.reload, alive_within_s=3 * d.heartbeat_seconds)
+    commands = Commands(parts, reload, alive_within_s=3 * d.heartbeat_seconds)
     return ControlServer(listener, commands.respond, __version__, limits)
 
 
@@ -157,40 +157,6 @@ async def _next_event(signals: Signals) -> str:
         return "stop"
     signals.reload.clear()
     return "reload"
-
-
-def _reload(
-    parts: Parts,
-    current: Settings,
-    redact: Redactor,
-    reload_settings: Callable[[], Settings] | None,
-) -> Settings:
-    """Apply what can change live; a broken file is reported and the old settings kept."""
-    if reload_settings is None:
-        return current
-    try:
-        new = reload_settings()
-    except Exception as exc:
-        log.error("reload refused, keeping the running configuration: %s", redact(str(exc)))
-        return current
-    redact.update(new.secrets())
-    logs.set_level(new.daemon.log_level)
-    parts.processor.settings = _live_processor(current, new)
-    restart = [
-        name
-        for name in ("database", "accounts", "ai")
-        if getattr(new, name) != getattr(current, name)
-    ]
-    if restart:
-        log.warning("reloaded; changes to %s take effect after a restart", ", ".join(restart))
-    else:
-        log.info("reloaded")
-    return new
-
-
-def _live_processor(current: Settings, new: Settings) -> ProcessorSettings:
-    # The number of slots is fixed while running; everything else applies at once.
-    return replace(new.processor, concurrency=current.processor.concurrency)
 
 
 async def _watchdog(notifier: Notifier, loops: list[asyncio.Task[None]]) -> None:

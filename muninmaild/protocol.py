@@ -40,7 +40,17 @@ NOT_FOUND = "not_found"
 UNAVAILABLE = "unavailable"
 TOO_LARGE = "too_large"
 TIMEOUT = "timeout"
-ERROR_CODES = (BAD_REQUEST, UNKNOWN_COMMAND, FORBIDDEN, NOT_FOUND, UNAVAILABLE, TOO_LARGE, TIMEOUT)
+INVALID_CONFIG = "invalid_config"
+ERROR_CODES = (
+    BAD_REQUEST,
+    UNKNOWN_COMMAND,
+    FORBIDDEN,
+    NOT_FOUND,
+    UNAVAILABLE,
+    TOO_LARGE,
+    TIMEOUT,
+    INVALID_CONFIG,
+)
 
 COMPONENTS = ("fetcher", "processor")
 STATUSES = ("pending", "processing", "completed", "failed")

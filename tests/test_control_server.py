@@ -13,7 +13,7 @@ import socket
 import stat
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from muninmaild.control.server import ControlServer, Limits, _Throttled
 from muninmaild.errors import ConfigError
 from muninmaild.parts import Parts, build
 from muninmaild.redact import Redactor
+from muninmaild.reload import ReloadOutcome
 from muninmaild.settings import AccountSettings, Settings
 from tests.factories import new_message
 
@@ -83,11 +84,23 @@ class Client:
 
 
 @dataclass
+class FakeReload:
+    """Stands in for the daemon's reloader: gives the queued outcomes, or a clean reload."""
+
+    outcomes: list[ReloadOutcome] = field(default_factory=list)
+    calls: int = 0
+
+    async def __call__(self) -> ReloadOutcome:
+        self.calls += 1
+        return self.outcomes.pop(0) if self.outcomes else ReloadOutcome()
+
+
+@dataclass
 class Served:
     path: Path
     server: ControlServer
     parts: Parts
-    reload: asyncio.Event
+    reload: FakeReload
 
 
 @pytest.fixture
@@ -105,7 +118,7 @@ async def parts(sqlite_engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[Par
 async def serving(
     parts: Parts, path: Path, limits: Limits, policy: AccessPolicy | None = None
 ) -> AsyncIterator[Served]:
-    reload = asyncio.Event()
+    reload = FakeReload()
     listener = open_listener(path, NO_SUCH_GROUP, env={})
     listener.policy = policy or listener.policy
     server = ControlServer(listener, Commands(parts, reload).respond, "9.9.9", limits)
@@ -465,6 +478,20 @@ async def test_list_details_carry_results(client: Client, served: Served) -> Non
     assert (await client.result("status"))["model"]["tokens_in"] == 7
 
 
+async def test_reload_answers_with_what_it_did(client: Client, served: Served) -> None:
+    served.reload.outcomes += [
+        ReloadOutcome(restart_needed=("accounts", "ai")),
+        ReloadOutcome(refused="daemon.log_level: must be one of debug, info, warning, error"),
+    ]
+    answer = await client.result("reload")
+    assert answer["reloaded"] is True and answer["restart_needed"] == ["accounts", "ai"]
+    refused = await client.call("reload")
+    assert refused["ok"] is False and refused["error"]["code"] == "invalid_config"
+    message = refused["error"]["message"]
+    assert message.startswith("reload refused, the running configuration stays: daemon.log_level")
+    assert (await client.result("ping")) == {"pong": True}  # the connection stays open
+
+
 async def test_fetch_now_reload_and_version(client: Client, served: Served) -> None:
     assert await client.result("fetch-now") == {"accounts": ["work"], "fetcher_paused": False}
     assert (await client.result("fetch-now", account="work"))["accounts"] == ["work"]
@@ -472,9 +499,10 @@ async def test_fetch_now_reload_and_version(client: Client, served: Served) -> N
     assert (
         unknown["error"]["code"] == "not_found" and "accounts: work" in unknown["error"]["message"]
     )
-    assert not served.reload.is_set()
-    assert await client.result("reload") == {"reloading": True}
-    assert served.reload.is_set()
+    assert served.reload.calls == 0
+    clean = {"reloading": True, "reloaded": True, "restart_needed": []}
+    assert await client.result("reload") == clean
+    assert served.reload.calls == 1
     assert await client.result("version") == {
         "name": "muninmaild",
         "version": "0.1.0",

@@ -12,10 +12,16 @@ from muninctl import context, output
 def command() -> None:
     """Re-read the configuration file.
 
-    A broken file is refused and the running configuration stays; the journal says which.
+    A broken file is refused with the reason (exit status 1) and the running configuration
+    stays. Changes to [database], [[accounts]] and [ai] are named: they need a restart.
     """
     result = context.call("reload")
     if context.options().json:
         output.echo_json(result)
+        return
+    restart = result.get("restart_needed") or []
+    if restart:
+        sections = ", ".join(restart)
+        click.echo(f"reloaded; changes to {sections} take effect after a restart")
     else:
-        click.echo("reload requested; the journal tells whether the new configuration was taken")
+        click.echo("reloaded")

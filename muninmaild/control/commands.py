@@ -28,6 +28,7 @@ from muninmaild.protocol import (
     TodosArgs,
     WaitIdleArgs,
 )
+from muninmaild.reload import ReloadOutcome
 
 log = logging.getLogger(__name__)
 WAIT_POLL_S = 0.1
@@ -35,7 +36,12 @@ Json = dict[str, Any]
 
 
 class Commands:
-    def __init__(self, parts: Parts, reload: asyncio.Event, alive_within_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        parts: Parts,
+        reload: Callable[[], Awaitable[ReloadOutcome]],
+        alive_within_s: float = 30.0,
+    ) -> None:
         self._parts = parts
         self._reload = reload
         self._alive_within_s = alive_within_s  # an instance silent longer is shown as gone
@@ -156,8 +162,11 @@ class Commands:
         return {"accounts": [f.status.account for f in fetchers], "fetcher_paused": paused}
 
     async def reload(self, args: NoArgs) -> Json:
-        self._reload.set()  # the same path as SIGHUP
-        return {"reloading": True}
+        outcome = await self._reload()  # the same path as SIGHUP
+        if outcome.refused is not None:
+            message = f"reload refused, the running configuration stays: {outcome.refused}"
+            raise ProtocolError(protocol.INVALID_CONFIG, message)
+        return {"reloading": True, "reloaded": True, "restart_needed": list(outcome.restart_needed)}
 
     async def wait_idle(self, args: WaitIdleArgs) -> Json:
         start = time.monotonic()
