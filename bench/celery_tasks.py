@@ -27,6 +27,8 @@ from typing import Any
 from celery import Celery
 from celery.signals import task_failure, task_postrun, task_prerun, worker_ready
 
+from bench.model_request import HEADERS, MODEL_REQUEST
+
 BROKER = os.environ.get("BENCH_CELERY_BROKER", "redis://127.0.0.1:6379/15")
 QUEUE = "muninbench"
 
@@ -38,17 +40,6 @@ app.conf.update(
     worker_hijack_root_logger=False,
 )
 
-MODEL_REQUEST = json.dumps(
-    {
-        "model": "gpt-oss-120b",
-        "messages": [
-            {"role": "system", "content": "Triage this message: summary, flags, to-dos."},
-            {"role": "user", "content": "Subject: Budget review\n\nPlease send the figures."},
-        ],
-        "max_completion_tokens": 1024,
-    }
-).encode()
-
 
 def noop() -> None:
     return None
@@ -59,7 +50,7 @@ def model_call(base_url: str) -> int:
     request = urllib.request.Request(
         f"{base_url}/v1/chat/completions",
         data=MODEL_REQUEST,
-        headers={"content-type": "application/json", "authorization": "Bearer bench"},
+        headers=HEADERS,
     )
     with urllib.request.urlopen(request, timeout=60) as answer:
         return len(answer.read())

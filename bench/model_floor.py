@@ -4,29 +4,18 @@
 
 `concurrency` coroutines share one aiohttp session (the HTTP client the daemon's SDK uses) and
 post the same small chat request until `count` answers are in; prints the seconds that took.
-The request is the one the Celery anchor sends, so the server does the same work for both.
+The request is the one the Celery anchor sends (bench/model_request.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import time
 
 import aiohttp
 
-REQUEST = json.dumps(
-    {
-        "model": "gpt-oss-120b",
-        "messages": [
-            {"role": "system", "content": "Triage this message: summary, flags, to-dos."},
-            {"role": "user", "content": "Subject: Budget review\n\nPlease send the figures."},
-        ],
-        "max_completion_tokens": 1024,
-    }
-).encode()
-HEADERS = {"content-type": "application/json", "authorization": "Bearer bench"}
+from bench.model_request import HEADERS, MODEL_REQUEST
 
 
 async def answers(url: str, count: int, concurrency: int) -> float:
@@ -39,7 +28,7 @@ async def answers(url: str, count: int, concurrency: int) -> float:
             nonlocal left
             while left > 0:
                 left -= 1
-                async with session.post(url, data=REQUEST, headers=HEADERS) as answer:
+                async with session.post(url, data=MODEL_REQUEST, headers=HEADERS) as answer:
                     answer.raise_for_status()
                     await answer.read()
 
