@@ -5,8 +5,9 @@ buffer and, inside a multipart, a boundary regex compiled for that message: abou
 message's 0.32 here, and 50 KB of base64 is 650 lines. Most mail is simpler than what that
 machinery is for: headers, a blank line, then either one body or parts between boundary lines.
 For that shape this module builds the same tree FeedParser would (compat32 `Message` objects with
-the same headers, payloads, preambles, epilogues and defects), letting the standard parser read
-only the header blocks, and finding boundaries with `str.find`.
+the same headers, payloads, preambles, epilogues and defects): header blocks are found with one
+regular expression and read as FeedParser's `_parse_headers` reads them, through the policy's
+own `header_source_parse`; boundaries are found with `str.find`. 0.32 -> 0.17 ms a message.
 
 Anything else gets None, and the caller uses FeedParser for the whole message: a header line
 that is not one (FeedParser notes a defect and reads it as body), headers without the blank line
@@ -20,9 +21,9 @@ against FeedParser's on the bench corpus, the hostile corpus and generated varia
 from __future__ import annotations
 
 import re
-from email import policy
+from email import errors
 from email.message import Message
-from email.parser import Parser
+from email.policy import compat32
 from itertools import pairwise
 
 # Header lines (FeedParser's headerRE without "From ") up to and including the blank line.
@@ -30,10 +31,10 @@ from itertools import pairwise
 _LINE_END = r"(?:\r\n|\r(?!\n)|\n)"
 _HEADER_BLOCK = re.compile(rf"(?:(?:[\041-\071\073-\176]*:|[\t ])[^\r\n]*{_LINE_END})*{_LINE_END}")
 _EOL = re.compile(_LINE_END)
+_LINE = re.compile(rf"[^\r\n]+{_LINE_END}")  # a header line; the blank one is not matched
 # What may follow the separator on a boundary line: FeedParser's boundary regex after `--b`.
 _BOUNDARY_TAIL = re.compile(r"(?P<end>--)?(?P<ws>[ \t]*)(?P<linesep>\r\n|\r|\n)?$")
 _PLAIN_MULTIPART_ENCODINGS = ("7bit", "8bit", "binary")
-_HEADERS = Parser(policy=policy.compat32)
 
 
 def message_tree(raw: bytes) -> Message | None:
@@ -45,7 +46,7 @@ def _tree(text: str, *, part: bool = False) -> Message | None:
     block = _HEADER_BLOCK.match(text)
     if block is None:
         return None
-    msg = _HEADERS.parsestr(text[: block.end()], headersonly=True)
+    msg = _headers(_LINE.findall(text, 0, block.end()))
     body = text[block.end() :]
     maintype = msg.get_content_maintype()
     if maintype == "message":
@@ -60,6 +61,29 @@ def _tree(text: str, *, part: bool = False) -> Message | None:
             msg.epilogue = _without_eol(msg.epilogue) if msg.epilogue else None
         return msg
     msg.set_payload(_without_eol(body) if part else body)
+    return msg
+
+
+def _headers(lines: list[str]) -> Message:
+    """FeedParser's `_parse_headers`, for lines that all passed its header test."""
+    msg = Message(policy=compat32)
+    value: list[str] = []
+    for line in lines:
+        if line[0] in " \t":  # a continuation line
+            if value:
+                value.append(line)
+            else:
+                msg.defects.append(errors.FirstHeaderLineIsContinuationDefect(line))
+            continue
+        if value:
+            msg.set_raw(*compat32.header_source_parse(value))
+            value = []
+        if line.find(":") == 0:
+            msg.defects.append(errors.InvalidHeaderDefect("Missing header name."))
+            continue
+        value = [line]
+    if value:
+        msg.set_raw(*compat32.header_source_parse(value))
     return msg
 
 
