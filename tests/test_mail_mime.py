@@ -52,6 +52,8 @@ def variants(raw: bytes, rng: random.Random) -> Iterator[bytes]:
     yield raw.rstrip(b"\r\n")
     yield raw + b"\r\ntrailing text after it all\r\n"
     yield b"From someone@example.com Mon Jan  1 00:00:00 2024\r\n" + raw
+    yield b" a first header line that continues nothing\r\n" + raw
+    yield b": a header without a name\r\n" + raw
     boundaries = re.findall(rb'boundary="?([^"\r\n;]+)', raw)
     for boundary in boundaries:
         sep = b"--" + boundary
@@ -62,6 +64,7 @@ def variants(raw: bytes, rng: random.Random) -> Iterator[bytes]:
         yield raw.replace(sep + b"\r\n", b"text " + sep + b" inline\r\n" + sep + b"\r\n", 1)
         yield raw.replace(sep + b"--", sep + b"--", 1).replace(sep, sep + b"x", 1)
         yield raw.replace(b"\r\n" + sep, b"\r\npreamble line\r\n" + sep, 1)
+        yield raw.replace(sep + b"\r\n", sep + b"\r\n\tcontinuing nothing\r\n", 1)
     for _ in range(3):  # cut anywhere, or a byte changed anywhere
         cut = rng.randrange(len(raw) + 1)
         yield raw[:cut]
