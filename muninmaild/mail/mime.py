@@ -54,7 +54,6 @@ def _tree(text: str, *, part: bool = False) -> Message | None:
     # In a part, the line break before the next boundary belongs to the boundary (RFC 2046):
     # FeedParser takes it off the part's payload, or off a multipart part's epilogue.
     if maintype == "multipart":
-        msg.set_payload([])  # the header parse left "" where the parts go
         if not _split(msg, body):
             return None
         if part:
