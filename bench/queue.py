@@ -28,8 +28,9 @@ PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
 COUNTS_SQL = "SELECT processing_status, COUNT(*) FROM emails GROUP BY processing_status"
 # What the stopwatches poll, every 20 ms: the monitoring query reads every row (14 ms for
-# 10,000 here, a third of a core at that pace, taken from the daemon it times), these two only
-# the table's b-tree and the claim index (0.01 ms). The monitoring query checks the end, once.
+# 10,000 here, a third of a core at that pace, taken from the daemon it times), these two on
+# SQLite only the table's b-tree and the claim index (0.01 ms). The monitoring query checks
+# the end, once.
 ROWS_SQL = "SELECT COUNT(*) FROM emails"
 UNFINISHED_SQL = f"SELECT COUNT(*) FROM emails WHERE {CLAIMABLE}"
 BATCH = 500
