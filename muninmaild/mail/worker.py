@@ -1,13 +1,15 @@
 """Parsing in a process of its own, for the big batches of an initial sync.
 
 Parsing is the largest share of an initial sync's CPU (0.17 ms a message, more than fetching
-and storing it), and under the GIL a thread cannot run it beside the event loop that talks IMAP and writes the
-queue. A child process can, on another core: `python -m muninmaild.mail.worker`, fed batches
-of raw messages over a pipe (length-prefixed pickles, between two processes of ours).
+and storing it), and under the GIL a thread cannot run it beside the event loop that talks IMAP
+and writes the queue. A child process can, on another core: `python -m muninmaild.mail.worker`,
+fed batches of raw messages over a pipe (length-prefixed pickles, between two processes of
+ours).
 
 The child imports only the parser and the standard library. A big fetch starts two of them,
-taking its batches in turn, and stops them after it. Anything that goes wrong with it (it cannot start, dies on a message, answers
-nonsense) is logged once and the batch is parsed in a thread instead: never a message lost.
+taking its batches in turn, and stops them after it. Anything that goes wrong with one (it
+cannot start, dies on a message, answers nonsense) is logged once and its batches are parsed in
+a thread instead: never a message lost.
 """
 
 from __future__ import annotations
