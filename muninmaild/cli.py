@@ -8,9 +8,11 @@ import logging
 import sys
 from pathlib import Path
 
-from muninmaild import __version__, config, config_show, logs
+from muninmaild import __version__
+from muninmaild.config import loader, show
 from muninmaild.errors import ConfigError, StoreError
 from muninmaild.redact import Redactor
+from muninmaild.service import logs
 
 EX_CONFIG = 78
 log = logging.getLogger("muninmaild")
@@ -18,7 +20,7 @@ log = logging.getLogger("muninmaild")
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="muninmaild", description="muninmail triage daemon")
-    p.add_argument("--config", type=Path, help=f"TOML file (default {config.DEFAULT_PATH})")
+    p.add_argument("--config", type=Path, help=f"TOML file (default {loader.DEFAULT_PATH})")
     p.add_argument(
         "--check-config",
         action="store_true",
@@ -36,23 +38,23 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        settings = config.load(args.config)
+        settings = loader.load(args.config)
     except ConfigError as exc:
         # Logging is not set up yet: under journald the <3> prefix files the line as an error.
         prefix = "<3>" if logs.journal_stream() else ""
         print(f"{prefix}muninmaild: configuration error: {exc}", file=sys.stderr)
         return EX_CONFIG
     if args.check_config:
-        sys.stdout.write(config_show.render(settings))
+        sys.stdout.write(show.render(settings))
         return 0
     redact = Redactor(settings.secrets())
     logs.setup(settings.daemon.log_level, redact)
-    from muninmaild import daemon  # the heavy imports, after the cheap checks
+    from muninmaild.service import daemon  # the heavy imports, after the cheap checks
 
     try:
         return asyncio.run(
             daemon.run(
-                settings, redact, once=args.once, reload_settings=lambda: config.load(args.config)
+                settings, redact, once=args.once, reload_settings=lambda: loader.load(args.config)
             )
         )
     except ConfigError as exc:

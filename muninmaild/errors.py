@@ -18,7 +18,7 @@ wrong and, where we know it, what to do. They never contain secrets.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from muninmaild.records import TokenUsage
 
 
 class MuninError(Exception):
@@ -35,12 +35,6 @@ class ConfigError(MuninError):
 
 class StoreError(MuninError):
     """The database cannot be used."""
-
-
-@dataclass(frozen=True)
-class TokenUsage:
-    tokens_in: int = 0
-    tokens_out: int = 0
 
 
 class ModelError(MuninError):

@@ -29,6 +29,22 @@ class NewMessage:
 
 
 @dataclass(frozen=True)
+class TokenUsage:
+    tokens_in: int = 0
+    tokens_out: int = 0
+
+
+@dataclass(frozen=True)
+class SyncAdvance:
+    """The mailbox position to store in the same transaction as the messages it covers."""
+
+    account: str
+    mailbox: str
+    uidvalidity: int | None
+    highest_uid: int
+
+
+@dataclass(frozen=True)
 class SyncState:
     uidvalidity: int | None = None
     highest_uid: int = 0
@@ -69,6 +85,18 @@ class ClaimedMessage:
     headers: dict[str, str] = field(default_factory=dict)
     attachment_names: tuple[str, ...] = ()
     has_calendar: bool = False
+
+
+@dataclass
+class FetchStatus:
+    """What `status` shows for an account."""
+
+    account: str
+    state: str = "starting"  # starting, syncing, idle, backoff, auth_failed, paused, stopped
+    last_fetch_at: datetime | None = None
+    last_error: str | None = None
+    caught_up: bool = False
+    queued: int = 0
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import asyncio
 import sys
 
 from muninmaild.ai.base import Analysis, Todo
-from muninmaild.errors import TokenUsage
+from muninmaild.records import TokenUsage
 from muninmaild.store.engine import create_engine
 from muninmaild.store.repository import Repository
 

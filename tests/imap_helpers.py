@@ -9,10 +9,9 @@ from dataclasses import replace
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from muninmaild.fetch.imap import ImapSource, ImapTuning
-from muninmaild.records import NewMessage, SyncState
-from muninmaild.settings import AccountSettings
-from muninmaild.store.ingest import SyncAdvance
+from muninmaild.config.settings import AccountSettings
+from muninmaild.fetch.imap.source import ImapSource, ImapTuning
+from muninmaild.records import NewMessage, SyncAdvance, SyncState
 from muninmaild.store.repository import Repository
 
 TUNING = ImapTuning(timeout=5.0, lease_ttl=30.0)

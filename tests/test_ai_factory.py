@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from muninmaild.ai.factory import make_backend
-from muninmaild.settings import AISettings
+from muninmaild.config.settings import AISettings
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -17,7 +17,7 @@ FIRST_CALLS = """
 import asyncio, json, sys, time
 from muninmaild.ai import factory
 from muninmaild.ai.base import ModelInput
-from muninmaild.settings import AISettings, Secret
+from muninmaild.config.settings import AISettings, Secret
 from tests.fakes.model_server import FakeModelServer
 
 builds = 0

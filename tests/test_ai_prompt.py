@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from muninmaild.ai.base import DEFAULT_FLAGS, FlagSpec, ModelInput
+from muninmaild.ai.base import ModelInput
 from muninmaild.ai.prompt import (
     ATTACHMENTS_MAX,
     BODY_END,
@@ -16,6 +16,7 @@ from muninmaild.ai.prompt import (
     build_messages,
     estimate_tokens,
 )
+from muninmaild.config.settings import DEFAULT_FLAGS, FlagSpec
 
 
 def make_item(**changes: Any) -> ModelInput:

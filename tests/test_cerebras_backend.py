@@ -17,11 +17,12 @@ from typing import Any
 import httpx
 import pytest
 
-from muninmaild.ai.base import DEFAULT_FLAGS, Backend, ModelAnswer, ModelInput
+from muninmaild.ai.base import Backend, ModelAnswer, ModelInput
 from muninmaild.ai.budget import RateBudget
 from muninmaild.ai.cerebras import CerebrasBackend, normalise_base_url, retry_after_seconds
 from muninmaild.ai.prompt import build_messages
 from muninmaild.ai.schema import answer_schema
+from muninmaild.config.settings import DEFAULT_FLAGS, AISettings, Secret
 from muninmaild.errors import (
     ConfigError,
     ModelAnswerInvalid,
@@ -31,7 +32,6 @@ from muninmaild.errors import (
     ModelRequestRejected,
     ModelUnavailable,
 )
-from muninmaild.settings import AISettings, Secret
 from tests.fakes.model_server import FakeModelServer
 
 KEY = "csk-test-3f9a7c21e5b84d06a1c2"

@@ -6,19 +6,19 @@ from pathlib import Path
 
 import pytest
 
-from muninmaild import config, config_show
+from muninmaild.config import loader, show
+from muninmaild.config.settings import Secret, Settings
 from muninmaild.errors import ConfigError
-from muninmaild.settings import Secret, Settings
 
 
 def load(tmp_path: Path, text: str, **env: str) -> Settings:
     path = tmp_path / "muninmaild.toml"
     path.write_text(text)
-    return config.load(path, env)
+    return loader.load(path, env)
 
 
 def test_defaults_without_a_file() -> None:
-    settings = config.load(None, {})
+    settings = loader.load(None, {})
     assert settings.database.url == "sqlite+aiosqlite:////var/lib/muninmail/muninmail.db"
     assert settings.ai.backend == "rules"
     assert settings.accounts == ()
@@ -100,7 +100,7 @@ def test_invalid_toml_is_one_clear_error(tmp_path: Path) -> None:
 
 def test_missing_explicit_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
-        config.load(tmp_path / "nope.toml", {})
+        loader.load(tmp_path / "nope.toml", {})
 
 
 def test_seed_environment_overrides_the_file(tmp_path: Path) -> None:
@@ -121,7 +121,7 @@ def test_seed_environment_overrides_the_file(tmp_path: Path) -> None:
 
 
 def test_seed_environment_alone_makes_an_account() -> None:
-    settings = config.load(None, {"IMAP_SERVER": "imap.example.org", "IMAP_USERNAME": "r"})
+    settings = loader.load(None, {"IMAP_SERVER": "imap.example.org", "IMAP_USERNAME": "r"})
     [account] = settings.accounts
     assert (account.name, account.server, account.port) == ("default", "imap.example.org", 993)
 
@@ -164,7 +164,7 @@ def test_check_config_output_masks_every_secret(tmp_path: Path) -> None:
         CEREBRAS_API_KEY="csk-secret-2",
         DATABASE_URL="postgresql+asyncpg://u:db-secret-3@127.0.0.1/x",
     )
-    shown = config_show.render(settings)
+    shown = show.render(settings)
     for secret in ("imap-secret-1", "csk-secret-2", "db-secret-3"):
         assert secret not in shown
     assert shown.count("********") == 3

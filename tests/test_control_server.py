@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from muninmaild.config.settings import AccountSettings, Settings
 from muninmaild.control.commands import Commands
 from muninmaild.control.listener import (
     AccessPolicy,
@@ -29,10 +30,9 @@ from muninmaild.control.listener import (
 )
 from muninmaild.control.server import ControlServer, Limits, _Throttled
 from muninmaild.errors import ConfigError
-from muninmaild.parts import Parts, build
 from muninmaild.redact import Redactor
-from muninmaild.reload import ReloadOutcome
-from muninmaild.settings import AccountSettings, Settings
+from muninmaild.service.compose import Parts, build
+from muninmaild.service.reload import ReloadOutcome
 from tests.factories import new_message
 
 NO_SUCH_GROUP = "muninmail-test-no-such-group"
@@ -451,7 +451,7 @@ async def test_requeue_list_show_and_todos(client: Client, served: Served) -> No
 
 async def test_list_details_carry_results(client: Client, served: Served) -> None:
     from muninmaild.ai.base import Analysis, Todo
-    from muninmaild.errors import TokenUsage
+    from muninmaild.records import TokenUsage
 
     repo = served.parts.repo
     await repo.add_messages([new_message(1)])

@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from muninmaild.fetch.base import MessageStore
 from muninmaild.fetch.loop import FetchLoop
-from muninmaild.records import NewMessage, SyncState
-from muninmaild.store.ingest import SyncAdvance
+from muninmaild.fetch.source import MessageStore
+from muninmaild.records import NewMessage, SyncAdvance, SyncState
 
 
 class SlowSource:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import aioimaplib
 import pytest
 
-from muninmaild.fetch.imap_client import ClientProtocol, FetchCommand
+from muninmaild.fetch.imap.client import ClientProtocol, FetchCommand
 
 
 @pytest.fixture

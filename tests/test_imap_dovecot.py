@@ -16,12 +16,12 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from muninmaild.config.settings import Secret, Security
 from muninmaild.errors import FetchAuthError, FetchError
-from muninmaild.fetch.base import MailSource, MessageStore
-from muninmaild.fetch.imap import ImapSource
+from muninmaild.fetch.imap.source import ImapSource
 from muninmaild.fetch.loop import FetchLoop
+from muninmaild.fetch.source import MailSource, MessageStore
 from muninmaild.records import QueueCounts
-from muninmaild.settings import Secret, Security
 from muninmaild.store.repository import Repository
 from tests.imap_helpers import TUNING, Probe, imap_source, row_counts
 from tests.peers.dovecot import Dovecot, free_port, make_certificate, message

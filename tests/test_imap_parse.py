@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from muninmaild.fetch.imap_parse import (
+from muninmaild.fetch.imap.responses import (
     FetchedItem,
     Lines,
     MailboxInfo,

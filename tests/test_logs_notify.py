@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from muninmaild import logs
-from muninmaild.journal import encode_field
-from muninmaild.notify import Notifier, watchdog_interval
 from muninmaild.redact import Redactor
+from muninmaild.service import logs
+from muninmaild.service.journal import encode_field
+from muninmaild.service.notify import Notifier, watchdog_interval
 
 
 @pytest.fixture
@@ -117,7 +117,7 @@ def test_journal_native_protocol_carries_message_fields(
     receiver.settimeout(2)
     try:
         logs.setup("info", Redactor(["sekrit-pass"]), journal=True, journal_socket=path)
-        logging.getLogger("muninmaild.processor").warning(
+        logging.getLogger("muninmaild.processing.processor").warning(
             "message %d: login sekrit-pass\nsecond line", 42, extra={"email_id": 42, "account": "w"}
         )
         datagram = receiver.recv(65536)

@@ -9,7 +9,7 @@ import logging
 import pytest
 
 from muninmaild.mail.parse import parse_message
-from muninmaild.mail.worker import ParseWorker
+from muninmaild.mail.parse_process import ParseWorker
 from tests.peers.dovecot import message
 from tests.reliability.hostile import hostile_messages
 

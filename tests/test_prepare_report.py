@@ -8,10 +8,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from muninmaild.ai.prepare import model_input
-from muninmaild.fetch.loop import FetchStatus
-from muninmaild.processor import ProcessorStats
-from muninmaild.records import ClaimedMessage, QueueCounts, ResultRow
-from muninmaild.report import render
+from muninmaild.processing.processor import ProcessorStats
+from muninmaild.records import ClaimedMessage, FetchStatus, QueueCounts, ResultRow
+from muninmaild.service.report import render
 
 
 def claimed(body: str, **kw: object) -> ClaimedMessage:
@@ -123,7 +122,7 @@ asyncio.run(migrate(engine))
     subprocess.run([sys.executable, "-c", prepare], check=True)
     code = f"""
 import asyncio, sys
-from muninmaild import daemon, parts
+from muninmaild.service import compose, daemon
 from muninmaild.store.engine import create_engine
 from muninmaild.store.migrate import migrate
 from muninmaild.store.repository import Repository

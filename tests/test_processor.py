@@ -10,18 +10,17 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from muninmaild.ai.base import Analysis, ModelAnswer, ModelInput, Todo
+from muninmaild.config.settings import AISettings, ProcessorSettings
 from muninmaild.errors import (
     ModelAnswerInvalid,
     ModelAuthError,
     ModelRateLimited,
     ModelRequestRejected,
     ModelUnavailable,
-    TokenUsage,
 )
-from muninmaild.processor import Processor
-from muninmaild.records import QueueCounts
+from muninmaild.processing.processor import Processor
+from muninmaild.records import QueueCounts, TokenUsage
 from muninmaild.redact import Redactor
-from muninmaild.settings import AISettings, ProcessorSettings
 from muninmaild.store.repository import Repository
 from tests.factories import new_message
 

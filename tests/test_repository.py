@@ -10,9 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from muninmaild.ai.base import Analysis, Todo
-from muninmaild.errors import TokenUsage
-from muninmaild.records import QueueCounts
-from muninmaild.store.ingest import SyncAdvance
+from muninmaild.records import QueueCounts, SyncAdvance, TokenUsage
 from muninmaild.store.repository import Completion, Repository
 from tests.factories import new_message
 

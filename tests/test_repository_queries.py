@@ -9,7 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from muninmaild.ai.base import Analysis, Todo
-from muninmaild.errors import TokenUsage
+from muninmaild.records import TokenUsage
 from muninmaild.store.repository import Repository
 from tests.factories import new_message
 

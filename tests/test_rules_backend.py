@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from muninmaild.ai import rules
-from muninmaild.ai.base import DEFAULT_FLAGS, Analysis, Backend, FlagSpec, ModelInput, Todo
-from muninmaild.ai.rules import (
+from muninmaild.ai.base import Analysis, Backend, ModelInput, Todo
+from muninmaild.ai.rules import backend as rules
+from muninmaild.ai.rules.backend import (
     RulesBackend,
     analyse_message,
     clean_task,
@@ -22,9 +22,10 @@ from muninmaild.ai.rules import (
     reference_date,
     summarise,
 )
-from muninmaild.ai.rules_dates import find_dates, first_date
-from muninmaild.ai.rules_text import sentences, split_sentences, truncate
-from muninmaild.errors import TokenUsage
+from muninmaild.ai.rules.dates import find_dates, first_date
+from muninmaild.ai.rules.text import sentences, split_sentences, truncate
+from muninmaild.config.settings import DEFAULT_FLAGS, FlagSpec
+from muninmaild.records import TokenUsage
 
 REF = date(2026, 12, 1)  # a Tuesday, so "by Tuesday" means a week later
 REF_HEADER = "Tue, 01 Dec 2026 09:00:00 +0000"

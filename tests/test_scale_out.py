@@ -240,8 +240,8 @@ async def test_a_dead_local_instance_gives_up_its_mailboxes_at_start(
     """A daemon restarted after a crash fetches at once, not when the old lease runs out."""
     import socket as socket_
 
-    from muninmaild.cluster import ClusterMember
     from muninmaild.records import InstanceInfo
+    from muninmaild.service.membership import ClusterMember
     from muninmaild.store.repository import Repository
 
     repo = Repository(sqlite_engine)

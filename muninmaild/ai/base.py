@@ -7,35 +7,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal, Protocol
 
-from muninmaild.errors import TokenUsage
+from muninmaild.records import TokenUsage
 
 Priority = Literal["low", "medium", "high"]
 PRIORITIES: tuple[Priority, ...] = ("low", "medium", "high")
-
-
-@dataclass(frozen=True)
-class FlagSpec:
-    """A flag the model may set. `keywords` drive the offline rules backend."""
-
-    name: str
-    description: str
-    keywords: tuple[str, ...] = ()
-
-
-DEFAULT_FLAGS: tuple[FlagSpec, ...] = (
-    FlagSpec(
-        "requires_response",
-        "The sender expects an answer or a decision from the recipient.",
-    ),
-    FlagSpec(
-        "urgent",
-        "Something must happen soon: a deadline within days, an overdue payment, an outage.",
-    ),
-    FlagSpec(
-        "meeting_request",
-        "The message proposes, schedules or moves a meeting or call.",
-    ),
-)
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,7 @@ from muninmaild.ai.base import ModelAnswer, ModelInput
 from muninmaild.ai.budget import RateBudget
 from muninmaild.ai.prompt import build_messages, estimate_tokens
 from muninmaild.ai.schema import answer_schema, parse_answer
+from muninmaild.config.settings import AISettings
 from muninmaild.errors import (
     ConfigError,
     ModelAnswerInvalid,
@@ -63,9 +64,8 @@ from muninmaild.errors import (
     ModelRateLimited,
     ModelRequestRejected,
     ModelUnavailable,
-    TokenUsage,
 )
-from muninmaild.settings import AISettings
+from muninmaild.records import TokenUsage
 
 SCHEMA_NAME = "triage"
 SERVER_MESSAGE_MAX_CHARS = 300

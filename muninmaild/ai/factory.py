@@ -7,12 +7,12 @@ import importlib
 
 from muninmaild.ai.base import Backend, ModelAnswer, ModelInput
 from muninmaild.ai.budget import RateBudget
-from muninmaild.settings import AISettings
+from muninmaild.config.settings import AISettings
 
 
 def make_backend(settings: AISettings) -> Backend:
     if settings.backend == "rules":
-        from muninmaild.ai.rules import RulesBackend
+        from muninmaild.ai.rules.backend import RulesBackend
 
         return RulesBackend(settings.flags)
     if settings.backend == "noop":

@@ -7,7 +7,7 @@ what the database and the loops cost. Not meant for real mail.
 from __future__ import annotations
 
 from muninmaild.ai.base import Analysis, ModelAnswer, ModelInput, Todo
-from muninmaild.errors import TokenUsage
+from muninmaild.records import TokenUsage
 
 _ANSWER = Analysis(
     summary="(not analysed: noop backend)",

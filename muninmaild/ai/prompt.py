@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from muninmaild.ai.base import FlagSpec, ModelInput
+from muninmaild.ai.base import ModelInput
+from muninmaild.config.settings import FlagSpec
 
 # Tokens each message costs beyond its text (role, separators), as chat templates add them.
 MESSAGE_OVERHEAD_TOKENS = 4

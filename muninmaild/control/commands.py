@@ -16,7 +16,6 @@ from typing import Any
 
 from muninmaild import __version__, protocol
 from muninmaild.control import views
-from muninmaild.parts import Parts
 from muninmaild.protocol import (
     FetchNowArgs,
     ListArgs,
@@ -28,7 +27,8 @@ from muninmaild.protocol import (
     TodosArgs,
     WaitIdleArgs,
 )
-from muninmaild.reload import ReloadOutcome
+from muninmaild.service.compose import Parts
+from muninmaild.service.reload import ReloadOutcome
 
 log = logging.getLogger(__name__)
 WAIT_POLL_S = 0.1

@@ -8,10 +8,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from muninmaild.fetch.loop import FetchStatus
-from muninmaild.processor import ProcessorStats
+from muninmaild.processing.processor import ProcessorStats
 from muninmaild.records import (
     ClusterView,
+    FetchStatus,
     LastError,
     MessageDetail,
     MessageSummary,

@@ -6,30 +6,16 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from muninmaild.errors import FetchAuthError
-from muninmaild.fetch.base import MailSource, MessageStore
-from muninmaild.records import NewMessage
+from muninmaild.fetch.source import MailSource, MessageStore
+from muninmaild.records import FetchStatus, NewMessage, SyncAdvance
 from muninmaild.redact import Redactor
-from muninmaild.store.ingest import SyncAdvance
 
 log = logging.getLogger(__name__)
 BACKOFF_CAP_S = 300.0
 AUTH_BACKOFF_S = 900.0
-
-
-@dataclass
-class FetchStatus:
-    """What `status` shows for an account."""
-
-    account: str
-    state: str = "starting"  # starting, syncing, idle, backoff, auth_failed, paused, stopped
-    last_fetch_at: datetime | None = None
-    last_error: str | None = None
-    caught_up: bool = False
-    queued: int = 0
 
 
 class _Notifying:

@@ -17,11 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from muninmaild.errors import FetchError
-from muninmaild.fetch.base import MessageStore
 from muninmaild.fetch.lease import LeaseStore, MailboxLeases
+from muninmaild.fetch.source import MessageStore
 from muninmaild.mail.parse import parse_message
-from muninmaild.records import NewMessage
-from muninmaild.store.ingest import SyncAdvance
+from muninmaild.records import NewMessage, SyncAdvance
 
 MAILDIR_UIDVALIDITY = 1
 BATCH = 200

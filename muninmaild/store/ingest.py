@@ -6,27 +6,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from muninmaild.records import KnownMessages, NewMessage, SyncState
+from muninmaild.records import KnownMessages, NewMessage, SyncAdvance, SyncState
 from muninmaild.store import rows
 from muninmaild.store.engine import dialect_insert
 from muninmaild.store.models import Email, FetchLease, MailboxState
-
-
-@dataclass(frozen=True)
-class SyncAdvance:
-    """The mailbox position to store in the same transaction as the messages it covers."""
-
-    account: str
-    mailbox: str
-    uidvalidity: int | None
-    highest_uid: int
 
 
 class IngestStore:

@@ -12,7 +12,6 @@ from datetime import datetime
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from muninmaild.errors import TokenUsage
 from muninmaild.records import (
     STATUSES,
     LastError,
@@ -21,6 +20,7 @@ from muninmaild.records import (
     OpenTodo,
     QueueCounts,
     ResultRow,
+    TokenUsage,
 )
 from muninmaild.store import rows
 from muninmaild.store.models import Email, EmailFlag, Result, TodoRow, TokenUsageRow

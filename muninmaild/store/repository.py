@@ -20,15 +20,15 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from muninmaild.ai.base import Analysis
-from muninmaild.errors import TokenUsage
 from muninmaild.records import (
     ClaimedMessage,
+    TokenUsage,
 )
 from muninmaild.store import rows
-from muninmaild.store.cluster import ClusterStore
 from muninmaild.store.engine import READ_ONLY, dialect_insert
 from muninmaild.store.health import WriteHealth
 from muninmaild.store.ingest import IngestStore
+from muninmaild.store.instances import ClusterStore
 from muninmaild.store.models import (
     CLAIMABLE,
     Email,

@@ -6,7 +6,6 @@ import json
 from datetime import date, datetime
 from typing import Any
 
-from muninmaild.errors import TokenUsage
 from muninmaild.records import (
     ClaimedMessage,
     ClusterView,
@@ -16,6 +15,7 @@ from muninmaild.records import (
     MessageSummary,
     NewMessage,
     ResultRow,
+    TokenUsage,
 )
 
 TodoTuple = tuple[str, str, str | None]

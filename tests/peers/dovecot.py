@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-from muninmaild.settings import AccountSettings, Secret, Security
+from muninmaild.config.settings import AccountSettings, Secret, Security
 
 USER, PASSWORD = "alice", "secret"
 MAIL_UID = "mail"

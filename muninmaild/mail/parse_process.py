@@ -2,9 +2,9 @@
 
 Parsing is the largest share of an initial sync's CPU (0.17 ms a message, more than fetching
 and storing it), and under the GIL a thread cannot run it beside the event loop that talks IMAP
-and writes the queue. A child process can, on another core: `python -m muninmaild.mail.worker`,
-fed batches of raw messages over a pipe (length-prefixed pickles, between two processes of
-ours).
+and writes the queue. A child process can, on another core:
+`python -m muninmaild.mail.parse_process`, fed batches of raw messages over a pipe
+(length-prefixed pickles, between two processes of ours).
 
 The child imports only the parser and the standard library. A big fetch starts two of them,
 taking its batches in turn, and stops them after it. Anything that goes wrong with one (it

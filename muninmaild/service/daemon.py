@@ -16,16 +16,17 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from muninmaild import __version__, report
-from muninmaild.cluster import ClusterMember
+from muninmaild import __version__
+from muninmaild.config.settings import Settings, mask_url
 from muninmaild.control.commands import Commands
 from muninmaild.control.listener import open_listener
 from muninmaild.control.server import ControlServer, Limits
-from muninmaild.notify import Notifier
-from muninmaild.parts import Parts, build
 from muninmaild.redact import Redactor
-from muninmaild.reload import Reloader
-from muninmaild.settings import Settings, mask_url
+from muninmaild.service import report
+from muninmaild.service.compose import Parts, build
+from muninmaild.service.membership import ClusterMember
+from muninmaild.service.notify import Notifier
+from muninmaild.service.reload import Reloader
 from muninmaild.store.engine import create_engine
 from muninmaild.store.migrate import migrate
 

@@ -6,8 +6,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from muninmaild.ai.base import FlagSpec
-from muninmaild.settings import Secret, Settings, mask_url
+from muninmaild.config.settings import FlagSpec, Secret, Settings, mask_url
 
 MASK = "********"
 

@@ -19,10 +19,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+from muninmaild.config.settings import AccountSettings
 from muninmaild.errors import FetchError
-from muninmaild.fetch.base import MessageStore
-from muninmaild.fetch.imap_conn import ImapConnection, MailboxRefused
-from muninmaild.fetch.imap_parse import (
+from muninmaild.fetch.imap.connection import ImapConnection, MailboxRefused
+from muninmaild.fetch.imap.responses import (
     FetchedItem,
     MailboxInfo,
     chunked,
@@ -30,11 +30,10 @@ from muninmaild.fetch.imap_parse import (
     plan_groups,
 )
 from muninmaild.fetch.lease import LeaseStore, MailboxLeases
+from muninmaild.fetch.source import MessageStore
 from muninmaild.mail.parse import parse_message
-from muninmaild.mail.worker import ParseWorker, parse_all
-from muninmaild.records import KnownMessages, NewMessage
-from muninmaild.settings import AccountSettings
-from muninmaild.store.ingest import SyncAdvance
+from muninmaild.mail.parse_process import ParseWorker, parse_all
+from muninmaild.records import KnownMessages, NewMessage, SyncAdvance
 
 log = logging.getLogger(__name__)
 

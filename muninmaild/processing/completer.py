@@ -12,10 +12,10 @@ import asyncio
 import logging
 
 from muninmaild.errors import StoreError
-from muninmaild.handler import ProcessorStats
+from muninmaild.processing.handler import ProcessorStats
 from muninmaild.store.repository import Completion, Repository
 
-log = logging.getLogger("muninmaild.processor")
+log = logging.getLogger("muninmaild.processing.processor")
 MAX_BATCH = 128
 WRITE_TRIES = 5
 

@@ -25,9 +25,10 @@ from typing import Any, TypeVar
 
 import aioimaplib
 
+from muninmaild.config.settings import AccountSettings
 from muninmaild.errors import FetchAuthError, FetchError
-from muninmaild.fetch.imap_client import Client
-from muninmaild.fetch.imap_parse import (
+from muninmaild.fetch.imap.client import Client
+from muninmaild.fetch.imap.responses import (
     FetchedItem,
     MailboxInfo,
     parse_examine,
@@ -39,7 +40,6 @@ from muninmaild.fetch.imap_parse import (
     status_text,
     uid_set,
 )
-from muninmaild.settings import AccountSettings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 
 from muninmaild.ai.base import Backend, ModelAnswer, ModelInput
 from muninmaild.ai.prepare import model_input
+from muninmaild.config.settings import AISettings, ProcessorSettings
 from muninmaild.errors import ModelAuthError, ModelError
-from muninmaild.queue_policy import decide, retry_delay
+from muninmaild.processing.retry import decide, retry_delay
 from muninmaild.records import ClaimedMessage
 from muninmaild.redact import Redactor
-from muninmaild.settings import AISettings, ProcessorSettings
 from muninmaild.store.repository import Completion, Repository
 
-log = logging.getLogger("muninmaild.processor")
+log = logging.getLogger("muninmaild.processing.processor")
 
 
 @dataclass

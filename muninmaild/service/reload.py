@@ -12,11 +12,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
-from muninmaild import logs
-from muninmaild.notify import Notifier
-from muninmaild.parts import Parts
+from muninmaild.config.settings import ProcessorSettings, Settings
 from muninmaild.redact import Redactor
-from muninmaild.settings import ProcessorSettings, Settings
+from muninmaild.service import logs
+from muninmaild.service.compose import Parts
+from muninmaild.service.notify import Notifier
 
 log = logging.getLogger(__name__)
 RESTART_SECTIONS = ("database", "accounts", "ai")

@@ -8,8 +8,8 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from muninmaild.journal import JOURNAL_SOCKET, JournalHandler, journal_available
 from muninmaild.redact import Redactor
+from muninmaild.service.journal import JOURNAL_SOCKET, JournalHandler, journal_available
 
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
 LEVELS["error"] = logging.ERROR

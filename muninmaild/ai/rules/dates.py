@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from datetime import date, timedelta
 
-from muninmaild.ai.rules_text import MONTH_PATTERN, MONTHS, alternation, squash
+from muninmaild.ai.rules.text import MONTH_PATTERN, MONTHS, alternation, squash
 
 _WEEKDAY_NAMES = (
     ("monday", "montag", "lundi"),

@@ -17,18 +17,19 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from muninmaild.ai.base import DEFAULT_FLAGS, FlagSpec
-from muninmaild.config_reader import TableReader, path_value
-from muninmaild.errors import ConfigError
-from muninmaild.settings import (
+from muninmaild.config.reader import TableReader, path_value
+from muninmaild.config.settings import (
+    DEFAULT_FLAGS,
     AccountSettings,
     AISettings,
     DaemonSettings,
     DatabaseSettings,
+    FlagSpec,
     ProcessorSettings,
     Secret,
     Settings,
 )
+from muninmaild.errors import ConfigError
 
 DEFAULT_PATH = Path("/etc/muninmail/muninmaild.toml")
 SECTIONS = ("daemon", "database", "accounts", "processor", "ai")

@@ -13,18 +13,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from email.utils import parseaddr, parsedate_to_datetime
 
-from muninmaild.ai import rules_words as words
-from muninmaild.ai.base import (
-    DEFAULT_FLAGS,
-    Analysis,
-    FlagSpec,
-    ModelAnswer,
-    ModelInput,
-    Priority,
-    Todo,
-)
-from muninmaild.ai.rules_dates import find_dates, first_date, has_day_or_time
-from muninmaild.ai.rules_text import (
+from muninmaild.ai.base import Analysis, ModelAnswer, ModelInput, Priority, Todo
+from muninmaild.ai.rules import words
+from muninmaild.ai.rules.dates import find_dates, first_date, has_day_or_time
+from muninmaild.ai.rules.text import (
     MAX_TEXT_CHARS,
     Phrases,
     Sentence,
@@ -34,7 +26,8 @@ from muninmaild.ai.rules_text import (
     truncate,
     word_count,
 )
-from muninmaild.errors import TokenUsage
+from muninmaild.config.settings import DEFAULT_FLAGS, FlagSpec
+from muninmaild.records import TokenUsage
 
 log = logging.getLogger(__name__)
 

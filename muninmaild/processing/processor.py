@@ -22,12 +22,12 @@ import time
 from collections.abc import Callable
 
 from muninmaild.ai.base import Backend
-from muninmaild.completer import Completer
+from muninmaild.config.settings import AISettings, ProcessorSettings
 from muninmaild.errors import StoreError
-from muninmaild.handler import MessageHandler, ProcessorStats
+from muninmaild.processing.completer import Completer
+from muninmaild.processing.handler import MessageHandler, ProcessorStats
 from muninmaild.records import ClaimedMessage
 from muninmaild.redact import Redactor
-from muninmaild.settings import AISettings, ProcessorSettings
 from muninmaild.store.repository import Repository
 
 __all__ = ["Processor", "ProcessorStats"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from muninmaild.ai.rules_text import Phrases
+from muninmaild.ai.rules.text import Phrases
 
 RESPONSE_PHRASES = (
     *("let me know", "please confirm", "please reply", "please respond", "please advise"),

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from muninmaild.fetch.loop import FetchStatus
-from muninmaild.processor import ProcessorStats
-from muninmaild.records import QueueCounts, ResultRow
+from muninmaild.processing.processor import ProcessorStats
+from muninmaild.records import FetchStatus, QueueCounts, ResultRow
 
 DETAIL_LIMIT = 100
 

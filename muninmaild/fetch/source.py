@@ -11,8 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from muninmaild.records import NewMessage, SyncState
-from muninmaild.store.ingest import SyncAdvance
+from muninmaild.records import NewMessage, SyncAdvance, SyncState
 
 
 class MessageStore(Protocol):

@@ -11,13 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from muninmaild.ai.base import Backend
 from muninmaild.ai.factory import make_backend
+from muninmaild.config.settings import AccountSettings, Settings
 from muninmaild.errors import ConfigError
-from muninmaild.fetch.base import MailSource
 from muninmaild.fetch.loop import FetchLoop
 from muninmaild.fetch.maildir import MaildirSource
-from muninmaild.processor import Processor
+from muninmaild.fetch.source import MailSource
+from muninmaild.processing.processor import Processor
 from muninmaild.redact import Redactor
-from muninmaild.settings import AccountSettings, Settings
 from muninmaild.store.repository import Repository
 
 
@@ -51,7 +51,7 @@ def make_source(
         )
     if not account.server:
         raise ConfigError(f"accounts[{index}].server", 'an IMAP account needs server = "..."')
-    from muninmaild.fetch.imap import (
+    from muninmaild.fetch.imap.source import (
         ImapSource,  # aioimaplib loads only when an account needs it
         ImapTuning,
     )

@@ -10,11 +10,34 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from muninmaild.ai.base import DEFAULT_FLAGS, FlagSpec
-
 Security = Literal["tls", "starttls", "none"]
 SourceKind = Literal["imap", "maildir"]
 BackendName = Literal["cerebras", "rules", "noop"]
+
+
+@dataclass(frozen=True)
+class FlagSpec:
+    """A flag the model may set. `keywords` drive the offline rules backend."""
+
+    name: str
+    description: str
+    keywords: tuple[str, ...] = ()
+
+
+DEFAULT_FLAGS: tuple[FlagSpec, ...] = (
+    FlagSpec(
+        "requires_response",
+        "The sender expects an answer or a decision from the recipient.",
+    ),
+    FlagSpec(
+        "urgent",
+        "Something must happen soon: a deadline within days, an overdue payment, an outage.",
+    ),
+    FlagSpec(
+        "meeting_request",
+        "The message proposes, schedules or moves a meeting or call.",
+    ),
+)
 
 
 class Secret:

@@ -1,0 +1,1 @@
+"""The offline `rules` backend: deterministic triage from words, dates and headers."""

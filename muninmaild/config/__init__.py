@@ -1,0 +1,1 @@
+"""Configuration: the TOML file, the environment and secrets into typed, frozen settings."""

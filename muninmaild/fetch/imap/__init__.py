@@ -1,0 +1,1 @@
+"""IMAP as a mail source: connection, responses, UID sync and IDLE."""

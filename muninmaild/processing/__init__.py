@@ -1,0 +1,1 @@
+"""Processing the queue: claiming, one message's handling, storing answers, retry policy."""

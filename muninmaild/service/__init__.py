@@ -1,0 +1,1 @@
+"""The service: lifecycle, composition root, reload, membership, systemd and logging."""
