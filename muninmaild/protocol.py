@@ -41,16 +41,6 @@ UNAVAILABLE = "unavailable"
 TOO_LARGE = "too_large"
 TIMEOUT = "timeout"
 INVALID_CONFIG = "invalid_config"
-ERROR_CODES = (
-    BAD_REQUEST,
-    UNKNOWN_COMMAND,
-    FORBIDDEN,
-    NOT_FOUND,
-    UNAVAILABLE,
-    TOO_LARGE,
-    TIMEOUT,
-    INVALID_CONFIG,
-)
 
 COMPONENTS = ("fetcher", "processor")
 STATUSES = ("pending", "processing", "completed", "failed")
@@ -59,7 +49,7 @@ RequestId = int | str | None
 
 
 class ProtocolError(Exception):
-    """An error answer: `code` is one of ERROR_CODES, `message` is for a person."""
+    """An error answer: `code` is one of the codes above, `message` is for a person."""
 
     def __init__(self, code: str, message: str, request_id: RequestId = None) -> None:
         super().__init__(message)
@@ -316,6 +306,13 @@ def _decode(line: bytes) -> Any:
 
 def _no_constants(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
+
+
+def iso(when: datetime | None) -> str | None:
+    """A time as answers carry it: UTC, to the second, with a Z."""
+    if when is None:
+        return None
+    return when.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def request(request_id: int, cmd: str, args: Mapping[str, Any] | None = None) -> bytes:

@@ -12,6 +12,7 @@ from muninmaild.ai.base import Analysis, Todo
 from muninmaild.records import TokenUsage
 from muninmaild.store.engine import create_engine
 from muninmaild.store.repository import Repository
+from tests.factories import claim_one, complete_one
 
 ANSWER = Analysis("done", ("urgent",), (Todo("one", "low", None),))
 
@@ -24,11 +25,11 @@ async def work(url: str, name: str) -> None:
         while True:
             n += 1
             token = f"{name}#{n}"
-            msg = await repo.claim(token, 60)
+            msg = await claim_one(repo, token, 60)
             if msg is None:
                 return
             print(msg.id, flush=True)
-            if not await repo.complete(msg.id, token, ANSWER, TokenUsage(1, 1), "test"):
+            if not await complete_one(repo, msg.id, token, ANSWER, TokenUsage(1, 1), "test"):
                 print(f"fenced {msg.id}", flush=True)
     finally:
         await engine.dispose()

@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from muninmaild.ai.base import Analysis
 from muninmaild.mail.message import ParsedMail
-from muninmaild.records import NewMessage
+from muninmaild.records import ClaimedMessage, NewMessage, TokenUsage
+from muninmaild.store.repository import Completion, Repository
 
 
 def mail(subject: str = "Hello", body: str = "Please send the report.", **kw: Any) -> ParsedMail:
@@ -35,3 +37,17 @@ def new_message(uid: int, account: str = "work", mailbox: str = "INBOX", **kw: A
         mail=mail(subject=f"Message {uid}", message_id=message_id, **kw),
         skip_reason=skip,
     )
+
+
+async def claim_one(repo: Repository, token: str, lease_s: float) -> ClaimedMessage | None:
+    """The next due row, as a worker of one claims it."""
+    claimed = await repo.claim_batch(token, 1, lease_s)
+    return claimed[0] if claimed else None
+
+
+async def complete_one(
+    repo: Repository, email_id: int, token: str, analysis: Analysis, usage: TokenUsage, model: str
+) -> bool:
+    """Stores one answer as the completer does; False when the row was taken over."""
+    done = await repo.complete_many([Completion(email_id, token, analysis, usage, model)])
+    return email_id in done

@@ -33,7 +33,7 @@ from muninmaild.errors import ConfigError
 from muninmaild.redact import Redactor
 from muninmaild.service.compose import Parts, build
 from muninmaild.service.reload import ReloadOutcome
-from tests.factories import new_message
+from tests.factories import claim_one, complete_one, new_message
 
 NO_SUCH_GROUP = "muninmail-test-no-such-group"
 
@@ -428,7 +428,7 @@ async def test_pause_and_resume_are_stored(client: Client, served: Served) -> No
 async def test_requeue_list_show_and_todos(client: Client, served: Served) -> None:
     repo = served.parts.repo
     await repo.add_messages([new_message(1), new_message(2)])
-    claimed = await repo.claim("t#1", 60)
+    claimed = await claim_one(repo, "t#1", 60)
     assert claimed is not None
     await repo.fail(claimed.id, "t#1", "the model refused")
 
@@ -455,10 +455,10 @@ async def test_list_details_carry_results(client: Client, served: Served) -> Non
 
     repo = served.parts.repo
     await repo.add_messages([new_message(1)])
-    msg = await repo.claim("t#1", 60)
+    msg = await claim_one(repo, "t#1", 60)
     assert msg is not None
     analysis = Analysis("Ann asks.", ("urgent",), (Todo("Reply", "high", None),))
-    await repo.complete(msg.id, "t#1", analysis, TokenUsage(7, 3), "m")
+    await complete_one(repo, msg.id, "t#1", analysis, TokenUsage(7, 3), "m")
     (row,) = (await client.result("list", details=True))["messages"]
     assert row["summary"] == "Ann asks." and row["flags"] == ["urgent"]
     assert row["todos"] == [{"task": "Reply", "priority": "high", "due": None}]
@@ -520,7 +520,7 @@ async def test_wait_idle_waits_for_fetchers_and_the_queue(client: Client, served
 
     repo = served.parts.repo
     await repo.add_messages([new_message(1)])
-    msg = await repo.claim("t#1", 60)
+    msg = await claim_one(repo, "t#1", 60)
     assert msg is not None
     await repo.retry(msg.id, "t#1", "model down", 600)
     later = await client.call("wait-idle", timeout=0.2)

@@ -89,9 +89,9 @@ async def test_an_oversize_message_gets_a_row_from_its_header_and_is_fetched_onc
     await source.close()
     assert await repo.counts() == QueueCounts(pending=1, completed=1)
     large, small = await repo.results_for([1, 2])
-    assert large.subject == "Message 1" and large.processing_status == "completed"
-    assert large.skip_reason is not None and "over the limit of 4096" in large.skip_reason
-    assert small.skip_reason is None
+    assert large["subject"] == "Message 1" and large["status"] == "completed"
+    assert large["skip_reason"] is not None and "over the limit of 4096" in large["skip_reason"]
+    assert small["skip_reason"] is None
     # Dovecot counts what it sent: one body (the small message) and the large one's header.
     dovecot.wait_for_log(r"Logged out .*hdr_count=1 .*body_count=1 ")
 
@@ -124,7 +124,7 @@ async def test_a_recreated_mailbox_queues_only_its_new_messages(
     state = await repo.sync_state("test", "Archive")
     assert state.uidvalidity == dovecot.uidvalidity("Archive") and state.highest_uid == 10
     rows = await repo.results_for(range(8, 11))
-    assert sorted(r.subject for r in rows) == ["Message 10", "Message 8", "Message 9"]
+    assert sorted(r["subject"] for r in rows) == ["Message 10", "Message 8", "Message 9"]
 
 
 # -- push and polling ------------------------------------------------------------------------------
@@ -139,7 +139,7 @@ async def test_a_message_appended_during_idle_is_queued_at_once(
     async with running(fetch_loop(source, probe)):
         await probe.until(1)
         await idling(source)
-        assert source.push_mode == "idle"
+        assert source.idling.is_set()
         await asyncio.to_thread(dovecot.append, [message(2)])
         appended = time.monotonic()
         await probe.until(2, within_s=5)
@@ -176,7 +176,7 @@ async def test_without_idle_the_mailbox_is_polled(
     source = imap_source(account, repo)
     async with running(fetch_loop(source, probe, poll_s=account.poll_interval)):
         await probe.until(1)
-        assert source.push_mode == "poll"
+        assert not source.idling.is_set()
         await asyncio.to_thread(server.append, [message(2)])
         await probe.until(2, within_s=5)
         assert not source.idling.is_set()
@@ -200,7 +200,7 @@ async def test_several_mailboxes_and_accounts(
         await probe.until(4, within_s=5)
         await asyncio.to_thread(server.append, [message(5)])  # pushed by IDLE on INBOX
         await probe.until(5, within_s=5)
-    subjects = {r.subject for r in await repo.results_for(range(1, 6))}
+    subjects = {r["subject"] for r in await repo.results_for(range(1, 6))}
     assert subjects == {f"Message {i}" for i in range(1, 6)}
     assert (await repo.sync_state("home", "INBOX")).highest_uid == 1
     assert (await repo.sync_state("test", "Lists")).highest_uid == 2

@@ -36,7 +36,7 @@ async def test_new_and_cur_files_are_queued_in_delivery_order(
     deliver(tmp_path, "300.c.host")
     assert await source(tmp_path).sync(repo) == 3
     rows = await repo.results_for([1, 2, 3])
-    assert [r.subject for r in rows] == ["100.a.host", "200.b.host", "300.c.host"]
+    assert [r["subject"] for r in rows] == ["100.a.host", "200.b.host", "300.c.host"]
     state = await repo.sync_state("local", "INBOX")
     assert (state.uidvalidity, state.highest_uid) == (MAILDIR_UIDVALIDITY, 3)
 
@@ -68,8 +68,8 @@ async def test_oversize_message_gets_a_completed_row_from_its_headers(
     await source(tmp_path, max_size=1024).sync(repo)
     assert await repo.counts() == QueueCounts(completed=1)
     [row] = await repo.results_for([1])
-    assert row.subject == "100.big.host"
-    assert row.skip_reason is not None and "over the limit of 1024" in row.skip_reason
+    assert row["subject"] == "100.big.host"
+    assert row["skip_reason"] is not None and "over the limit of 1024" in row["skip_reason"]
 
 
 async def test_missing_maildir_is_a_fetch_error(tmp_path: Path, repo: Repository) -> None:

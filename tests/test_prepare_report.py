@@ -6,10 +6,11 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from muninmaild.ai.prepare import model_input
 from muninmaild.processing.processor import ProcessorStats
-from muninmaild.records import ClaimedMessage, FetchStatus, QueueCounts, ResultRow
+from muninmaild.records import ClaimedMessage, FetchStatus, QueueCounts
 from muninmaild.service.report import render
 
 
@@ -64,29 +65,16 @@ def test_a_backend_that_does_not_read_the_message_gets_only_its_id() -> None:
 
 
 def test_report_lists_results_and_totals() -> None:
+    base: dict[str, Any] = {"account": "demo", "mailbox": "INBOX", "skip_reason": None, "flags": []}
     rows = [
-        ResultRow(
-            1,
-            "Invoice",
-            "a@example.com",
-            "completed",
-            "Pay it.",
-            ("urgent",),
-            (("Pay the invoice", "high", "2026-12-03"),),
-            None,
-            None,
-        ),
-        ResultRow(
-            2,
-            "Broken",
-            "b@example.com",
-            "failed",
-            None,
-            (),
-            (),
-            "gave up after 5 attempts: the model's answer is not JSON",
-            None,
-        ),
+        base
+        | {"id": 1, "subject": "Invoice", "from": "a@example.com", "status": "completed"}
+        | {"summary": "Pay it.", "flags": ["urgent"], "last_error": None}
+        | {"todos": [{"task": "Pay the invoice", "priority": "high", "due": "2026-12-03"}]},
+        base
+        | {"id": 2, "subject": "Broken", "from": "b@example.com", "status": "failed"}
+        | {"summary": None, "todos": []}
+        | {"last_error": "gave up after 5 attempts: the model's answer is not JSON"},
     ]
     stats = ProcessorStats(completed=1, failed=1)
     text = render(rows, stats, QueueCounts(completed=1, failed=1), [FetchStatus("demo", queued=2)])

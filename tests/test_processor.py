@@ -22,7 +22,7 @@ from muninmaild.processing.processor import Processor
 from muninmaild.records import QueueCounts, TokenUsage
 from muninmaild.redact import Redactor
 from muninmaild.store.repository import Repository
-from tests.factories import new_message
+from tests.factories import claim_one, new_message
 
 GOOD = Analysis("A summary.", ("urgent",), (Todo("Do it", "high", None),))
 Script = Callable[[ModelInput], ModelAnswer]
@@ -122,7 +122,7 @@ async def test_failed_message_is_held_with_a_readable_reason(
     await make(repo, ScriptedBackend(error, error), max_attempts=2).run()
     assert await repo.counts() == QueueCounts(failed=1)
     [row] = await repo.results_for([1])
-    assert row.last_error is not None and expected in row.last_error
+    assert row["last_error"] is not None and expected in row["last_error"]
 
 
 async def test_rate_limit_snoozes_without_using_an_attempt(repo: Repository) -> None:
@@ -153,8 +153,8 @@ async def test_secret_in_an_error_is_not_stored(repo: Repository) -> None:
     leak = ModelRequestRejected("bad key csk-very-secret-value in request")
     await make(repo, ScriptedBackend(leak), redact=Redactor(["csk-very-secret-value"])).run()
     [row] = await repo.results_for([1])
-    assert row.last_error is not None
-    assert "csk-very-secret-value" not in row.last_error and "********" in row.last_error
+    assert row["last_error"] is not None
+    assert "csk-very-secret-value" not in row["last_error"] and "********" in row["last_error"]
 
 
 async def test_unexpected_exception_is_contained_to_its_message(repo: Repository) -> None:
@@ -163,7 +163,7 @@ async def test_unexpected_exception_is_contained_to_its_message(repo: Repository
     await make(repo, backend, max_attempts=1).run()
     assert await repo.counts() == QueueCounts(completed=1, failed=1)
     [row] = await repo.results_for([1])
-    assert row.last_error == "gave up after 1 attempts: internal error (ZeroDivisionError: boom)"
+    assert row["last_error"] == "gave up after 1 attempts: internal error (ZeroDivisionError: boom)"
 
 
 async def test_stop_releases_in_flight_work_after_the_drain_timeout(repo: Repository) -> None:
@@ -175,7 +175,7 @@ async def test_stop_releases_in_flight_work_after_the_drain_timeout(repo: Reposi
     proc.stop(0.1)
     await asyncio.wait_for(task, 5)
     assert await repo.counts() == QueueCounts(pending=1)
-    again = await repo.claim("x#1", 30)
+    again = await claim_one(repo, "x#1", 30)
     assert again is not None and again.attempts == 1
 
 
@@ -196,7 +196,7 @@ async def test_renewal_keeps_the_lease_during_a_long_call(repo: Repository) -> N
     proc = make(repo, ScriptedBackend(0.6), lease_seconds=0.3)
     task = asyncio.create_task(proc.run())
     await asyncio.sleep(0.45)  # past the first lease: renewed, so nobody else may take it
-    assert await repo.claim("thief#1", 30) is None
+    assert await claim_one(repo, "thief#1", 30) is None
     await task
     assert proc.stats.completed == 1
 
@@ -212,7 +212,7 @@ async def test_lost_lease_abandons_the_answer(repo: Repository, sqlite_engine: A
     assert (proc.stats.completed, proc.stats.lost) == (0, 1)
     assert await repo.counts() == QueueCounts(processing=1)
     [row] = await repo.results_for([1])
-    assert row.summary is None
+    assert row["summary"] is None
 
 
 async def test_paused_processor_claims_nothing(repo: Repository) -> None:
@@ -233,11 +233,11 @@ async def test_paused_processor_claims_nothing(repo: Repository) -> None:
 async def test_row_that_crashed_every_attempt_is_failed(repo: Repository) -> None:
     await repo.add_messages([new_message(1)])
     for n in range(2):
-        assert await repo.claim(f"dead#{n}", 0) is not None
+        assert await claim_one(repo, f"dead#{n}", 0) is not None
     await make(repo, ScriptedBackend(), max_attempts=2).run()
     assert await repo.counts() == QueueCounts(failed=1)
     [row] = await repo.results_for([1])
-    assert row.last_error == "gave up after 2 attempts that did not finish"
+    assert row["last_error"] == "gave up after 2 attempts that did not finish"
 
 
 async def test_noop_backend_completes_with_one_todo(repo: Repository) -> None:
@@ -248,4 +248,4 @@ async def test_noop_backend_completes_with_one_todo(repo: Repository) -> None:
     proc = Processor(repo, backend, ProcessorSettings(), AISettings(), "t", once=True)
     await proc.run()
     [row] = await repo.results_for([1])
-    assert (row.processing_status, len(row.todos)) == ("completed", 1)
+    assert (row["status"], len(row["todos"])) == ("completed", 1)

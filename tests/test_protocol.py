@@ -184,11 +184,25 @@ def test_greeting_and_a_refusal_in_its_place() -> None:
         protocol.check_greeting(b'{"server": "redis"}\n')
 
 
+ERROR_CODE_NAMES = (
+    "BAD_REQUEST",
+    "UNKNOWN_COMMAND",
+    "FORBIDDEN",
+    "NOT_FOUND",
+    "UNAVAILABLE",
+    "TOO_LARGE",
+    "TIMEOUT",
+    "INVALID_CONFIG",
+)
+
+
 def test_every_error_code_is_documented_and_every_command_too() -> None:
     from pathlib import Path
 
     doc = (Path(__file__).parent.parent / "docs" / "protocol.md").read_text()
-    for code in protocol.ERROR_CODES:
+    codes = [value for name, value in vars(protocol).items() if name in ERROR_CODE_NAMES]
+    assert len(codes) == len(ERROR_CODE_NAMES)
+    for code in codes:
         assert f"`{code}`" in doc
     for cmd in protocol.COMMANDS:
         assert f"### `{cmd}`" in doc

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from muninmaild.ai.base import Analysis, Todo
 from muninmaild.records import QueueCounts, SyncAdvance, TokenUsage
 from muninmaild.store.repository import Completion, Repository
-from tests.factories import new_message
+from tests.factories import claim_one, complete_one, new_message
 
 ANSWER = Analysis(
     summary="Ann asks for the report.",
@@ -64,7 +64,7 @@ async def test_copies_of_one_message_id_in_one_batch_point_at_the_first(
     batch = [new_message(uid, message_id=same) for uid in (4, 5, 6)] + [new_message(7)]
     assert await queue.add_messages(batch) == 4
     assert await queue.counts() == QueueCounts(pending=2, completed=2)
-    first = await queue.claim("w#1", 60)
+    first = await claim_one(queue, "w#1", 60)
     assert first is not None and first.id == 1
     async with queue._reader.connect() as conn:
         skips = await conn.execute(text("SELECT skip_reason FROM emails WHERE uid IN (5, 6)"))
@@ -86,7 +86,7 @@ async def test_a_large_mixed_batch_is_queued_in_several_statements(queue: Reposi
 async def test_skipped_message_gets_a_completed_row(queue: Repository) -> None:
     await queue.add_messages([new_message(1, skip_reason="larger than 25 MB")])
     assert await queue.counts() == QueueCounts(completed=1)
-    assert await queue.claim("w#1", 60) is None
+    assert await claim_one(queue, "w#1", 60) is None
 
 
 async def test_sync_state_is_saved_with_the_batch(queue: Repository) -> None:
@@ -98,110 +98,114 @@ async def test_sync_state_is_saved_with_the_batch(queue: Repository) -> None:
 
 async def test_claim_takes_oldest_due_row_and_counts_an_attempt(queue: Repository) -> None:
     await queue.add_messages([new_message(1), new_message(2)])
-    first = await queue.claim("w#1", 60)
+    first = await claim_one(queue, "w#1", 60)
     assert first is not None
     assert (first.subject, first.attempts, first.token) == ("Message 1", 1, "w#1")
     assert await queue.counts() == QueueCounts(pending=1, processing=1)
 
 
 async def test_claim_returns_none_when_nothing_is_due(queue: Repository) -> None:
-    assert await queue.claim("w#1", 60) is None
+    assert await claim_one(queue, "w#1", 60) is None
 
 
 async def test_expired_lease_is_claimed_again(queue: Repository, clock: Clock) -> None:
     await queue.add_messages([new_message(1)])
-    crashed = await queue.claim("dead#1", 60)
+    crashed = await claim_one(queue, "dead#1", 60)
     assert crashed is not None
-    assert await queue.claim("w#2", 60) is None
+    assert await claim_one(queue, "w#2", 60) is None
     clock.advance(61)
-    again = await queue.claim("w#2", 60)
+    again = await claim_one(queue, "w#2", 60)
     assert again is not None and again.id == crashed.id and again.attempts == 2
 
 
 async def test_renew_keeps_the_lease(queue: Repository, clock: Clock) -> None:
     await queue.add_messages([new_message(1)])
-    held = await queue.claim("w#1", 60)
+    held = await claim_one(queue, "w#1", 60)
     assert held is not None
     clock.advance(50)
     assert await queue.renew(held.id, "w#1", 60)
     clock.advance(50)
-    assert await queue.claim("w#2", 60) is None
+    assert await claim_one(queue, "w#2", 60) is None
 
 
 async def test_complete_writes_results_once_in_the_same_transaction(
     queue: Repository, any_engine: AsyncEngine
 ) -> None:
     await queue.add_messages([new_message(1)])
-    held = await queue.claim("w#1", 60)
+    held = await claim_one(queue, "w#1", 60)
     assert held is not None
-    assert await queue.complete(held.id, "w#1", ANSWER, TokenUsage(100, 20), "m")
-    assert not await queue.complete(held.id, "w#1", ANSWER, TokenUsage(100, 20), "m")
+    assert await complete_one(queue, held.id, "w#1", ANSWER, TokenUsage(100, 20), "m")
+    assert not await complete_one(queue, held.id, "w#1", ANSWER, TokenUsage(100, 20), "m")
     async with any_engine.connect() as conn:
         todos = (await conn.execute(text("SELECT COUNT(*) FROM todos"))).scalar_one()
         flags = (await conn.execute(text("SELECT flag FROM email_flags"))).scalars().all()
     assert (todos, flags) == (2, ["requires_response"])
     assert await queue.token_totals() == TokenUsage(100, 20)
     [row] = await queue.results_for([held.id])
-    assert row.summary == ANSWER.summary and row.todos[0] == ("Send the report", "high", None)
+    assert row["summary"] == ANSWER.summary and row["todos"][0] == {
+        "task": "Send the report",
+        "priority": "high",
+        "due": None,
+    }
 
 
 async def test_worker_that_lost_its_lease_cannot_complete(queue: Repository, clock: Clock) -> None:
     await queue.add_messages([new_message(1)])
-    slow = await queue.claim("slow#1", 60)
+    slow = await claim_one(queue, "slow#1", 60)
     assert slow is not None
     clock.advance(61)
-    fast = await queue.claim("fast#1", 60)
+    fast = await claim_one(queue, "fast#1", 60)
     assert fast is not None
-    assert not await queue.complete(slow.id, "slow#1", ANSWER, TokenUsage(), "m")
+    assert not await complete_one(queue, slow.id, "slow#1", ANSWER, TokenUsage(), "m")
     assert not await queue.renew(slow.id, "slow#1", 60)
-    assert await queue.complete(fast.id, "fast#1", ANSWER, TokenUsage(), "m")
+    assert await complete_one(queue, fast.id, "fast#1", ANSWER, TokenUsage(), "m")
     [row] = await queue.results_for([fast.id])
-    assert len(row.todos) == 2
+    assert len(row["todos"]) == 2
 
 
 async def test_retry_waits_and_keeps_the_error(queue: Repository, clock: Clock) -> None:
     await queue.add_messages([new_message(1)])
-    held = await queue.claim("w#1", 60)
+    held = await claim_one(queue, "w#1", 60)
     assert held is not None
     assert await queue.retry(held.id, "w#1", "the model service did not answer", 300)
-    assert await queue.claim("w#2", 60) is None
+    assert await claim_one(queue, "w#2", 60) is None
     assert await queue.next_due_in() == pytest.approx(300)
     clock.advance(301)
-    again = await queue.claim("w#2", 60)
+    again = await claim_one(queue, "w#2", 60)
     assert again is not None and again.attempts == 2
     [row] = await queue.results_for([held.id])
-    assert row.last_error == "the model service did not answer"
+    assert row["last_error"] == "the model service did not answer"
 
 
 async def test_snooze_and_release_use_no_attempt(queue: Repository, clock: Clock) -> None:
     await queue.add_messages([new_message(1)])
-    held = await queue.claim("w#1", 60)
+    held = await claim_one(queue, "w#1", 60)
     assert held is not None
     assert await queue.snooze(held.id, "w#1", 30, "rate limited")
     clock.advance(31)
-    again = await queue.claim("w#2", 60)
+    again = await claim_one(queue, "w#2", 60)
     assert again is not None and again.attempts == 1
     assert await queue.release(again.id, "w#2")
-    third = await queue.claim("w#3", 60)
+    third = await claim_one(queue, "w#3", 60)
     assert third is not None and third.attempts == 1
 
 
 async def test_failed_rows_are_held_until_requeued(queue: Repository) -> None:
     await queue.add_messages([new_message(1), new_message(2)])
     for _ in range(2):
-        held = await queue.claim("w#1", 60)
+        held = await claim_one(queue, "w#1", 60)
         assert held is not None
         await queue.fail(held.id, "w#1", "the model's answer breaks the schema")
-    assert await queue.claim("w#2", 60) is None
+    assert await claim_one(queue, "w#2", 60) is None
     assert await queue.counts() == QueueCounts(failed=2)
     assert await queue.requeue() == 2
-    again = await queue.claim("w#3", 60)
+    again = await claim_one(queue, "w#3", 60)
     assert again is not None and again.attempts == 1
 
 
 async def test_requeue_by_id_skips_rows_being_processed(queue: Repository) -> None:
     await queue.add_messages([new_message(1)])
-    held = await queue.claim("w#1", 60)
+    held = await claim_one(queue, "w#1", 60)
     assert held is not None
     assert await queue.requeue([held.id]) == 0
 
@@ -217,14 +221,14 @@ async def test_pause_is_stored(queue: Repository) -> None:
 
 async def test_prune_drops_old_results_but_keeps_the_row(queue: Repository, clock: Clock) -> None:
     await queue.add_messages([new_message(1)])
-    held = await queue.claim("w#1", 60)
+    held = await claim_one(queue, "w#1", 60)
     assert held is not None
-    await queue.complete(held.id, "w#1", ANSWER, TokenUsage(), "m")
+    await complete_one(queue, held.id, "w#1", ANSWER, TokenUsage(), "m")
     assert await queue.prune(30) == 0
     clock.advance(31 * 86400)
     assert await queue.prune(30) == 1
     [row] = await queue.results_for([held.id])
-    assert row.summary is None and row.processing_status == "completed"
+    assert row["summary"] is None and row["status"] == "completed"
 
 
 async def test_claim_batch_takes_due_rows_once_in_order(queue: Repository) -> None:
@@ -246,7 +250,7 @@ async def test_complete_many_fences_each_row_by_its_token(
     [taken] = await queue.claim_batch("b#1", 1, 60)  # row 1's lease ran out
     items = [Completion(m.id, m.token, ANSWER, TokenUsage(1, 1), "m") for m in held]
     assert await queue.complete_many(items) == {2, 3}
-    assert await queue.complete(taken.id, "b#1", ANSWER, TokenUsage(1, 1), "m")
+    assert await complete_one(queue, taken.id, "b#1", ANSWER, TokenUsage(1, 1), "m")
     async with any_engine.connect() as conn:
         per_email = (
             await conn.execute(text("SELECT email_id, COUNT(*) FROM todos GROUP BY email_id"))
@@ -259,9 +263,9 @@ async def test_requeued_completed_message_gets_one_set_of_results(
 ) -> None:
     await queue.add_messages([new_message(1)])
     for n in range(2):
-        held = await queue.claim(f"w#{n}", 60)
+        held = await claim_one(queue, f"w#{n}", 60)
         assert held is not None
-        assert await queue.complete(held.id, held.token, ANSWER, TokenUsage(), "m")
+        assert await complete_one(queue, held.id, held.token, ANSWER, TokenUsage(), "m")
         assert await queue.requeue([held.id]) == 1
     async with any_engine.connect() as conn:
         todos = (await conn.execute(text("SELECT COUNT(*) FROM todos"))).scalar_one()

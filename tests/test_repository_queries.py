@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from muninmaild.ai.base import Analysis, Todo
 from muninmaild.records import TokenUsage
 from muninmaild.store.repository import Repository
-from tests.factories import new_message
+from tests.factories import claim_one, complete_one, new_message
 
 START = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
@@ -35,9 +35,9 @@ def queue(any_engine: AsyncEngine, clock: Clock) -> Repository:
 
 
 async def complete_next(queue: Repository, analysis: Analysis, usage: TokenUsage) -> int:
-    msg = await queue.claim("w#1", 60)
+    msg = await claim_one(queue, "w#1", 60)
     assert msg is not None
-    assert await queue.complete(msg.id, "w#1", analysis, usage, "m-1")
+    assert await complete_one(queue, msg.id, "w#1", analysis, usage, "m-1")
     return msg.id
 
 
@@ -48,16 +48,16 @@ async def test_list_is_newest_first_with_flags_and_filters(queue: Repository, cl
     done = await complete_next(queue, Analysis("s", ("urgent", "x"), ()), TokenUsage())
 
     everything = await queue.list_messages()
-    assert [m.id for m in everything] == sorted((m.id for m in everything), reverse=True)
+    assert [m["id"] for m in everything] == sorted((m["id"] for m in everything), reverse=True)
     assert len(everything) == 3
-    first_done = next(m for m in everything if m.id == done)
-    assert sorted(first_done.flags) == ["urgent", "x"]
-    assert first_done.processing_status == "completed"
+    first_done = next(m for m in everything if m["id"] == done)
+    assert sorted(first_done["flags"]) == ["urgent", "x"]
+    assert first_done["status"] == "completed"
 
     pending = await queue.list_messages(status="pending")
-    assert {m.subject for m in pending} == {"Message 2", "Message 3"}
+    assert {m["subject"] for m in pending} == {"Message 2", "Message 3"}
     recent = await queue.list_messages(since=START + timedelta(hours=1))
-    assert [m.subject for m in recent] == ["Message 3"]
+    assert [m["subject"] for m in recent] == ["Message 3"]
     assert len(await queue.list_messages(limit=1)) == 1
     assert await queue.list_messages(status="failed") == []
 
@@ -73,21 +73,27 @@ async def test_message_detail_has_headers_results_and_tokens(queue: Repository) 
 
     detail = await queue.message_detail(email_id)
     assert detail is not None
-    assert detail.subject == "Message 1" and detail.headers == {"list-id": "<news.example.com>"}
-    assert detail.summary == "Ann asks." and detail.model == "m-1"
-    assert detail.flags == ("requires_response",)
-    assert detail.todos == (("Send it", "high", "2026-12-01"), ("Read it", "low", None))
-    assert (detail.tokens_in, detail.tokens_out) == (105, 21)
-    assert detail.attempts == 1 and detail.processing_status == "completed"
+    assert detail["subject"] == "Message 1" and detail["headers"] == {
+        "list-id": "<news.example.com>"
+    }
+    assert detail["summary"] == "Ann asks." and detail["model"] == "m-1"
+    assert detail["flags"] == ["requires_response"]
+    assert detail["todos"] == [
+        {"task": "Send it", "priority": "high", "due": "2026-12-01"},
+        {"task": "Read it", "priority": "low", "due": None},
+    ]
+    assert (detail["tokens"]["in"], detail["tokens"]["out"]) == (105, 21)
+    assert detail["attempts"] == 1 and detail["status"] == "completed"
     assert await queue.message_detail(email_id + 100) is None
 
 
 async def test_message_detail_of_an_unprocessed_message(queue: Repository) -> None:
     await queue.add_messages([new_message(1)])
     (row,) = await queue.list_messages()
-    detail = await queue.message_detail(row.id)
+    detail = await queue.message_detail(row["id"])
     assert detail is not None
-    assert (detail.summary, detail.flags, detail.todos, detail.tokens_in) == (None, (), (), 0)
+    assert (detail["summary"], detail["flags"], detail["todos"]) == (None, [], [])
+    assert detail["tokens"] == {"in": 0, "out": 0}
 
 
 async def test_open_todos_dated_first_then_by_priority(
@@ -105,12 +111,12 @@ async def test_open_todos_dated_first_then_by_priority(
         TokenUsage(),
     )
     todos = await queue.open_todos()
-    assert [t.task for t in todos] == ["soon", "later", "important", "whenever"]
-    assert todos[1].email_id == first and todos[1].due == "2026-12-09"
-    assert todos[1].subject == "Message 1"
+    assert [t["task"] for t in todos] == ["soon", "later", "important", "whenever"]
+    assert todos[1]["id"] == first and todos[1]["due"] == "2026-12-09"
+    assert todos[1]["subject"] == "Message 1"
     async with any_engine.begin() as conn:
         await conn.execute(text("UPDATE todos SET done = true WHERE task = 'soon'"))
-    assert [t.task for t in await queue.open_todos(limit=2)] == ["later", "important"]
+    assert [t["task"] for t in await queue.open_todos(limit=2)] == ["later", "important"]
 
 
 async def test_unsettled_counts_scheduled_retries_unless_asked_not_to(
@@ -118,7 +124,7 @@ async def test_unsettled_counts_scheduled_retries_unless_asked_not_to(
 ) -> None:
     assert await queue.unsettled() == 0
     await queue.add_messages([new_message(1), new_message(2)])
-    msg = await queue.claim("w#1", 60)
+    msg = await claim_one(queue, "w#1", 60)
     assert msg is not None
     assert await queue.unsettled() == 2
     await queue.retry(msg.id, "w#1", "model down", 600)
@@ -133,7 +139,7 @@ async def test_last_error_is_the_newest_one(queue: Repository, clock: Clock) -> 
     await queue.add_messages([new_message(1), new_message(2)])
     for reason in ("first reason", "second reason"):
         clock.now += timedelta(seconds=10)
-        msg = await queue.claim("w#1", 60)
+        msg = await claim_one(queue, "w#1", 60)
         assert msg is not None
         await queue.fail(msg.id, "w#1", reason)
     last = await queue.last_error()

@@ -129,23 +129,19 @@ class Commands:
         return {"requeued": count}
 
     async def list_messages(self, args: ListArgs) -> Json:
-        repo = self._parts.repo
-        rows = await repo.list_messages(args.status, args.since, args.limit)
-        results = {}
-        if args.details and rows:
-            results = {r.id: r for r in await repo.results_for([r.id for r in rows])}
-        return {"messages": [views.message(r, results.get(r.id)) for r in rows]}
+        found = await self._parts.repo.list_messages(
+            args.status, args.since, args.limit, details=args.details
+        )
+        return {"messages": found}
 
     async def show(self, args: ShowArgs) -> Json:
         found = await self._parts.repo.message_detail(args.id)
         if found is None:
             raise ProtocolError(protocol.NOT_FOUND, f"there is no message {args.id}")
-        return {"message": views.detail(found)}
+        return {"message": found}
 
     async def todos(self, args: TodosArgs) -> Json:
-        return {
-            "todos": [views.open_todo(t) for t in await self._parts.repo.open_todos(args.limit)]
-        }
+        return {"todos": await self._parts.repo.open_todos(args.limit)}
 
     async def fetch_now(self, args: FetchNowArgs) -> Json:
         fetchers = self._parts.fetchers

@@ -1,106 +1,20 @@
-"""The daemon's records as the JSON objects of control answers (pure functions).
+"""The daemon's state as the JSON objects of control answers (pure functions).
+
+Messages and to-dos are mapped by the store, straight from their rows (`store/rows.py`).
 
 Names here are public interface: fields may be added, never renamed or removed.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from muninmaild.processing.processor import ProcessorStats
-from muninmaild.records import (
-    ClusterView,
-    FetchStatus,
-    LastError,
-    MessageDetail,
-    MessageSummary,
-    OpenTodo,
-    ResultRow,
-    TodoTuple,
-)
+from muninmaild.protocol import iso
+from muninmaild.records import ClusterView, FetchStatus, LastError
 from muninmaild.store.health import WriteHealth
 
 Json = dict[str, Any]
-
-
-def iso(when: datetime | None) -> str | None:
-    if when is None:
-        return None
-    return when.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def message(row: MessageSummary, result: ResultRow | None = None) -> Json:
-    out: Json = {
-        "id": row.id,
-        "account": row.account,
-        "mailbox": row.mailbox,
-        "status": row.processing_status,
-        "attempts": row.attempts,
-        "date": iso(row.sent_at),
-        "from": row.from_addr,
-        "subject": row.subject,
-        "flags": list(row.flags),
-        "last_error": row.last_error,
-        "queued_at": iso(row.created_at),
-        "updated_at": iso(row.updated_at),
-    }
-    if result is not None:
-        out |= {
-            "summary": result.summary,
-            "todos": [todo(t) for t in result.todos],
-            "skip_reason": result.skip_reason,
-        }
-    return out
-
-
-def todo(item: TodoTuple) -> Json:
-    task, priority, due = item
-    return {"task": task, "priority": priority, "due": due}
-
-
-def detail(row: MessageDetail) -> Json:
-    return {
-        "id": row.id,
-        "account": row.account,
-        "mailbox": row.mailbox,
-        "uidvalidity": row.uidvalidity,
-        "uid": row.uid,
-        "message_id": row.message_id,
-        "status": row.processing_status,
-        "attempts": row.attempts,
-        "next_attempt_at": _next_attempt(row),
-        "last_error": row.last_error,
-        "skip_reason": row.skip_reason,
-        "date": iso(row.sent_at),
-        "from": row.from_addr,
-        "to": row.to_addrs,
-        "cc": row.cc_addrs,
-        "subject": row.subject,
-        "size": row.size,
-        "headers": row.headers,
-        "attachments": [{"filename": f, "type": t, "size": s} for f, t, s in row.attachments],
-        "defects": list(row.defects),
-        "summary": row.summary,
-        "flags": list(row.flags),
-        "todos": [todo(t) for t in row.todos],
-        "model": row.model,
-        "tokens": {"in": row.tokens_in, "out": row.tokens_out},
-        "queued_at": iso(row.created_at),
-        "updated_at": iso(row.updated_at),
-        "completed_at": iso(row.completed_at),
-    }
-
-
-def open_todo(item: OpenTodo) -> Json:
-    return {
-        "id": item.email_id,
-        "subject": item.subject,
-        "from": item.from_addr,
-        "task": item.task,
-        "priority": item.priority,
-        "due": item.due,
-    }
 
 
 def account(status: FetchStatus) -> Json:
@@ -144,11 +58,6 @@ def fetcher_settled(status: FetchStatus) -> bool:
     if status.state in ("paused", "stopped"):
         return True
     return status.caught_up and status.state != "syncing"
-
-
-def _next_attempt(row: MessageDetail) -> str | None:
-    # For a row being processed the column holds its lease; only a waiting row has a next try.
-    return iso(row.next_attempt_at) if row.processing_status == "pending" else None
 
 
 def cluster(view: ClusterView) -> Json:

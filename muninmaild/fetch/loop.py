@@ -12,6 +12,7 @@ from muninmaild.errors import FetchAuthError
 from muninmaild.fetch.source import MailSource, MessageStore
 from muninmaild.records import FetchStatus, NewMessage, SyncAdvance
 from muninmaild.redact import Redactor
+from muninmaild.waiting import backoff, first_of, wait_event
 
 log = logging.getLogger(__name__)
 BACKOFF_CAP_S = 300.0
@@ -121,20 +122,12 @@ class FetchLoop:
         if self.status.state == "auth_failed":
             return AUTH_BACKOFF_S * (0.8 + 0.4 * random.random())
         if self.status.state == "backoff":
-            raw: float = min(BACKOFF_CAP_S, 2.0 * 2 ** (self._failures - 1))
-            return raw * (0.5 + random.random())
+            return backoff(self._failures, 2.0, BACKOFF_CAP_S, random.random)
         return self._poll
 
     async def _wait(self, seconds: float) -> None:
         """Until the source says there is mail, fetch-now, stop, or the time is up."""
-        waiter = asyncio.create_task(self._wakeup.wait())
         if self.status.state == "idle":
-            pushed = asyncio.create_task(self.source.wait_for_mail(seconds))
+            await first_of(self._wakeup.wait(), self.source.wait_for_mail(seconds))
         else:
-            pushed = asyncio.create_task(asyncio.sleep(seconds))
-        try:
-            await asyncio.wait({waiter, pushed}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (waiter, pushed):
-                task.cancel()
-            await asyncio.gather(waiter, pushed, return_exceptions=True)
+            await wait_event(self._wakeup, seconds)

@@ -14,6 +14,7 @@ import logging
 from muninmaild.errors import StoreError
 from muninmaild.processing.handler import ProcessorStats
 from muninmaild.store.repository import Completion, Repository
+from muninmaild.waiting import backoff
 
 log = logging.getLogger("muninmaild.processing.processor")
 MAX_BATCH = 128
@@ -53,7 +54,7 @@ class Completer:
             try:
                 done = await self._repo.complete_many(batch)
             except Exception as exc:
-                wait = min(30.0, 0.5 * 2**attempt)
+                wait = backoff(attempt, 1.0, 30.0)
                 what = f"cannot store {len(batch)} answer(s)"
                 if isinstance(exc, StoreError):  # in words already, and shown in `status`
                     log.error("%s: %s; trying again in %.0f s", what, exc, wait)

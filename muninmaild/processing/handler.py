@@ -1,9 +1,11 @@
 """One message, one error barrier: ask the model under a renewed lease, settle any failure.
 
 A good answer is handed back for the completer to store (in a batch); every failure becomes a
-retry, a snooze or a held failure, written at once. Nothing a message does escapes `handle()`
-except a database error while settling it, which the worker's own barrier catches: the row
-then keeps its lease and comes back by itself.
+retry, a snooze or a held failure, written at once. Nothing a message does escapes `handle()`.
+A database error does, whether it comes while the lease is renewed during the model call or
+while the outcome is written: it is the database's fault, not the message's, so it costs the
+message no attempt. The row is given back at once when the database takes that, and otherwise
+keeps its lease and comes back when it runs out; the worker's own barrier logs the error.
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ from dataclasses import dataclass, field
 from muninmaild.ai.base import Backend, ModelAnswer, ModelInput
 from muninmaild.ai.prepare import model_input
 from muninmaild.config.settings import AISettings, ProcessorSettings
-from muninmaild.errors import ModelAuthError, ModelError
-from muninmaild.processing.retry import decide, retry_delay
+from muninmaild.errors import ModelAuthError, ModelError, StoreError
+from muninmaild.processing.retry import decide
 from muninmaild.records import ClaimedMessage
 from muninmaild.redact import Redactor
 from muninmaild.store.repository import Completion, Repository
+from muninmaild.waiting import backoff, first_of, wait_event
 
 log = logging.getLogger("muninmaild.processing.processor")
 
@@ -85,6 +88,9 @@ class MessageHandler:
         except Aborted:
             await self.release(msg)
             return None
+        except StoreError:
+            await self.release_quietly(msg)
+            raise
         except Exception as exc:  # the barrier: nothing one message does stops the worker
             await self._on_error(msg, exc, settings)
             return None
@@ -98,30 +104,30 @@ class MessageHandler:
             return None
         return Completion(msg.id, msg.token, answer.analysis, answer.usage, answer.model)
 
+    async def release_quietly(self, msg: ClaimedMessage) -> None:
+        """`release`, or when the database refuses that, a warning: the lease runs out."""
+        try:
+            await self.release(msg)
+        except Exception:  # the database is still away: the lease runs out instead
+            log.warning("could not release message %d; its lease will run out", msg.id)
+
     async def release(self, msg: ClaimedMessage) -> None:
         await self._repo.release(msg.id, msg.token)
         log.info("message %d released to the queue unprocessed", msg.id, extra=fields(msg))
 
     async def _ask_under_lease(self, msg: ClaimedMessage, lease_s: float) -> ModelAnswer | None:
-        """The model call, renewing the lease; None if the lease was lost."""
-        item = self._input(msg)
-        call = asyncio.create_task(self._backend.analyse(item))
-        abort = asyncio.create_task(self._abort.wait())
-        try:
-            while True:
-                await asyncio.wait(
-                    {call, abort}, timeout=lease_s / 3, return_when=asyncio.FIRST_COMPLETED
-                )
-                if call.done():
-                    return call.result()
-                if abort.done():
-                    raise Aborted
-                if not await self._repo.renew(msg.id, msg.token, lease_s):
-                    return None
-        finally:
-            for task in (call, abort):
-                task.cancel()
-            await asyncio.gather(call, abort, return_exceptions=True)
+        """The model call, with the lease renewed meanwhile; None if the lease was lost."""
+        call = self._backend.analyse(self._input(msg))
+        return await first_of(call, self._keep_lease(msg, lease_s))
+
+    async def _keep_lease(self, msg: ClaimedMessage, lease_s: float) -> None:
+        """Renews the lease every third of it; returns once it is lost, raises `Aborted` when
+        the drain deadline passes. A database error escapes: see `handle()`."""
+        while True:
+            if await wait_event(self._abort, lease_s / 3):
+                raise Aborted
+            if not await self._repo.renew(msg.id, msg.token, lease_s):
+                return None
 
     def _input(self, msg: ClaimedMessage) -> ModelInput:
         return model_input(msg, self._ai.max_input_chars, needed=self._backend.reads_input)
@@ -134,11 +140,11 @@ class MessageHandler:
         else:
             log.exception("unexpected error on message %d", msg.id, extra=fields(msg))
 
-        def backoff(attempt: int) -> float:
+        def delay_for(attempt: int) -> float:
             base, cap = settings.retry_base_seconds, settings.retry_max_seconds
-            return retry_delay(attempt, base, cap, self._rand)
+            return backoff(attempt, base, cap, self._rand)
 
-        outcome = decide(exc, msg.attempts, settings.max_attempts, backoff)
+        outcome = decide(exc, msg.attempts, settings.max_attempts, delay_for)
         reason = self._redact(outcome.message)
         if isinstance(exc, ModelAuthError):
             self._hold(outcome.delay_s, reason)

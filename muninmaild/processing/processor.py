@@ -14,7 +14,6 @@ using up an attempt.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import random
@@ -29,6 +28,7 @@ from muninmaild.processing.handler import MessageHandler, ProcessorStats
 from muninmaild.records import ClaimedMessage
 from muninmaild.redact import Redactor
 from muninmaild.store.repository import Repository
+from muninmaild.waiting import backoff, wait_event
 
 __all__ = ["Processor", "ProcessorStats"]
 
@@ -119,7 +119,7 @@ class Processor:
                 except Exception as exc:
                     # The database itself failed (locked, disk full, gone): wait and try again.
                     failures += 1
-                    wait = min(60.0, 0.5 * 2**failures)
+                    wait = backoff(failures, 1.0, 60.0)
                     if isinstance(exc, StoreError):  # in words already, and shown in `status`
                         log.error("processor: %s; retrying in %.0f s", exc, wait)
                     else:
@@ -163,7 +163,7 @@ class Processor:
         while not self._ready.empty():
             msg = self._ready.get_nowait()
             if msg is not None:
-                await self._release_quietly(msg)
+                await self._handler.release_quietly(msg)
 
     # -- the workers ---------------------------------------------------------------------------
 
@@ -177,24 +177,18 @@ class Processor:
                 return
             if self._stopping or self._paused or time.monotonic() < self._hold_until:
                 # Claimed ahead, but processing stopped, paused or is held meanwhile.
-                await self._release_quietly(msg)
+                await self._handler.release_quietly(msg)
                 continue
             answer = None
             try:
                 answer = await self._handler.handle(msg)
             except Exception:
-                # Settling the message failed in the database; the row keeps its lease.
+                # The database failed under the message (handler.py says what became of it).
                 log.exception("could not settle message %d", msg.id)
             finally:
                 self._settled += 1
             if answer is not None:
                 self._completer.submit(answer)
-
-    async def _release_quietly(self, msg: ClaimedMessage) -> None:
-        try:
-            await self._handler.release(msg)
-        except Exception:
-            log.warning("could not release message %d; its lease will run out", msg.id)
 
     # -- waiting, pausing, holding ----------------------------------------------------------------
 
@@ -212,8 +206,7 @@ class Processor:
 
     async def _idle(self, seconds: float) -> None:
         self._wake.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), seconds)
+        await wait_event(self._wake, seconds)
 
     def _hold(self, seconds: float, reason: str) -> None:
         """The model service refuses us: nothing is claimed instead of burning the queue."""

@@ -24,22 +24,14 @@ class Outcome:
     message: str
 
 
-def retry_delay(attempt: int, base_s: float, cap_s: float, rand: Callable[[], float]) -> float:
-    """Exponential backoff with jitter: attempt 1 waits about `base_s`, then doubling.
-
-    The jitter (x0.5 to x1.5) keeps many messages that failed together from returning together.
-    With the defaults (240 s, 5 attempts) the retries spread over about an hour.
-    """
-    raw: float = base_s * 2 ** max(0, attempt - 1)
-    return min(cap_s, raw * (0.5 + rand()))
-
-
 def decide(
     error: BaseException,
     attempts: int,
     max_attempts: int,
-    backoff: Callable[[int], float],
+    delay_for: Callable[[int], float],
 ) -> Outcome:
+    """What to do with a message whose model call raised `error` on attempt `attempts`;
+    `delay_for(attempt)` is the backoff before a retry."""
     message = describe(error)
     if isinstance(error, ModelRateLimited):
         wait = max(1.0, error.retry_after_s)
@@ -51,7 +43,7 @@ def decide(
         return Outcome("fail", 0.0, message)
     if attempts >= max_attempts:
         return Outcome("fail", 0.0, f"gave up after {attempts} attempts: {message}")
-    return Outcome("retry", backoff(attempts), message)
+    return Outcome("retry", delay_for(attempts), message)
 
 
 def describe(error: BaseException) -> str:

@@ -29,6 +29,7 @@ from muninmaild.service.notify import Notifier
 from muninmaild.service.reload import Reloader
 from muninmaild.store.engine import create_engine
 from muninmaild.store.migrate import migrate
+from muninmaild.waiting import first_of
 
 log = logging.getLogger(__name__)
 STATUS_EVERY_S = 5.0
@@ -149,11 +150,7 @@ def _control(parts: Parts, settings: Settings, reload: Reloader) -> ControlServe
 
 
 async def _next_event(signals: Signals) -> str:
-    stop = asyncio.create_task(signals.stop.wait())
-    reload = asyncio.create_task(signals.reload.wait())
-    await asyncio.wait({stop, reload}, return_when=asyncio.FIRST_COMPLETED)
-    stop.cancel()
-    reload.cancel()
+    await first_of(signals.stop.wait(), signals.reload.wait())
     if signals.stop.is_set():
         return "stop"
     signals.reload.clear()

@@ -21,6 +21,7 @@ from sqlalchemy.engine import URL
 from muninmaild import __version__
 from muninmaild.records import InstanceInfo
 from muninmaild.store.repository import NOTIFY_CHANNEL, Repository
+from muninmaild.waiting import wait_event
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +62,7 @@ class ClusterMember:
         try:
             while not self._stopping.is_set():
                 await self._beat()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), self._heartbeat_s)
+                await wait_event(self._stopping, self._heartbeat_s)
         finally:
             await self._unlisten()
 

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from muninmaild.processing.processor import ProcessorStats
-from muninmaild.records import FetchStatus, QueueCounts, ResultRow
+from muninmaild.records import FetchStatus, QueueCounts
+
+Json = dict[str, Any]
 
 DETAIL_LIMIT = 100
 
 
 def render(
-    rows: Sequence[ResultRow],
+    rows: Sequence[Json],
     stats: ProcessorStats,
     counts: QueueCounts,
     fetches: Sequence[FetchStatus],
@@ -38,17 +41,18 @@ def _fetch_line(status: FetchStatus) -> str:
     return f"{status.account}: {status.queued} new message(s) queued"
 
 
-def _message(row: ResultRow) -> list[str]:
-    head = f"#{row.id} {row.subject or '(no subject)'}"
-    lines = [head, f"  from: {row.from_addr}"]
-    if row.processing_status != "completed":
-        lines.append(f"  status: {row.processing_status} ({row.last_error or 'no reason given'})")
-    if row.summary:
-        lines.append(f"  summary: {row.summary}")
-    if row.skip_reason:
-        lines.append(f"  note: {row.skip_reason}")
-    if row.flags:
-        lines.append(f"  flags: {', '.join(row.flags)}")
-    for task, priority, due in row.todos:
-        lines.append(f"  todo [{priority}]{' due ' + due if due else ''}: {task}")
+def _message(row: Json) -> list[str]:
+    head = f"#{row['id']} {row['subject'] or '(no subject)'}"
+    lines = [head, f"  from: {row['from']}"]
+    if row["status"] != "completed":
+        lines.append(f"  status: {row['status']} ({row['last_error'] or 'no reason given'})")
+    if row["summary"]:
+        lines.append(f"  summary: {row['summary']}")
+    if row["skip_reason"]:
+        lines.append(f"  note: {row['skip_reason']}")
+    if row["flags"]:
+        lines.append(f"  flags: {', '.join(row['flags'])}")
+    for todo in row["todos"]:
+        due = f" due {todo['due']}" if todo["due"] else ""
+        lines.append(f"  todo [{todo['priority']}]{due}: {todo['task']}")
     return lines

@@ -69,10 +69,6 @@ def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def is_sqlite(engine: AsyncEngine) -> bool:
-    return engine.dialect.name == "sqlite"
-
-
 def dialect_insert(engine: AsyncEngine) -> Any:
     """The database's own INSERT construct (for ON CONFLICT), importing only that dialect:
     PostgreSQL's is about 50 ms of a SQLite daemon's start-up."""

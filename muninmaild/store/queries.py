@@ -8,22 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from muninmaild.records import (
-    STATUSES,
-    LastError,
-    MessageDetail,
-    MessageSummary,
-    OpenTodo,
-    QueueCounts,
-    ResultRow,
-    TokenUsage,
-)
+from muninmaild.records import STATUSES, LastError, QueueCounts, TokenUsage
 from muninmaild.store import rows
 from muninmaild.store.models import Email, EmailFlag, Result, TodoRow, TokenUsageRow
+from muninmaild.store.rows import Json
 
 
 class Queries:
@@ -46,35 +39,30 @@ class Queries:
             tokens_in, tokens_out = (await conn.execute(stmt)).one()
         return TokenUsage(int(tokens_in), int(tokens_out))
 
-    async def results_for(self, ids: Sequence[int]) -> list[ResultRow]:
+    async def results_for(self, ids: Sequence[int]) -> list[Json]:
+        """The messages `ids` with their results, oldest first (the --once report)."""
+        where = Email.id.in_(ids)
         async with self._reader.connect() as conn:
-            emails = (
-                await conn.execute(
-                    select(*_RESULT_COLUMNS)
-                    .outerjoin(Result, Result.email_id == Email.id)
-                    .where(Email.id.in_(ids))
-                    .order_by(Email.id)
-                )
-            ).all()
-            flags = await _flags_by_email(conn, ids)
-            todos = await _todos_by_email(conn, ids)
-        return [rows.result_row(r, flags, todos) for r in emails]
+            return await _messages(conn, _with_results(where).order_by(Email.id), details=True)
 
     async def list_messages(
-        self, status: str | None = None, since: datetime | None = None, limit: int = 50
-    ) -> list[MessageSummary]:
+        self,
+        status: str | None = None,
+        since: datetime | None = None,
+        limit: int = 50,
+        *,
+        details: bool = False,
+    ) -> list[Json]:
         """The newest messages first, optionally of one status and queued since a time."""
-        stmt = select(*_SUMMARY_COLUMNS).order_by(Email.id.desc()).limit(limit)
+        stmt = _with_results(None).order_by(Email.id.desc()).limit(limit)
         if status is not None:
             stmt = stmt.where(Email.processing_status == status)
         if since is not None:
             stmt = stmt.where(Email.created_at >= since)
         async with self._reader.connect() as conn:
-            found = (await conn.execute(stmt)).all()
-            flags = await _flags_by_email(conn, [r.id for r in found])
-        return [rows.message_summary(r, flags) for r in found]
+            return await _messages(conn, stmt, details=details)
 
-    async def message_detail(self, email_id: int) -> MessageDetail | None:
+    async def message_detail(self, email_id: int) -> Json | None:
         stmt = (
             select(*Email.__table__.c, Result.summary, Result.model)
             .outerjoin(Result, Result.email_id == Email.id)
@@ -92,9 +80,9 @@ class Queries:
             todos = await _todos_by_email(conn, [email_id])
             tokens_in, tokens_out = (await conn.execute(tokens)).one()
         usage = TokenUsage(int(tokens_in), int(tokens_out))
-        return rows.message_detail(row, flags.get(email_id, []), todos.get(email_id, []), usage)
+        return rows.detail(row, flags.get(email_id, []), todos.get(email_id, []), usage)
 
-    async def open_todos(self, limit: int = 200) -> list[OpenTodo]:
+    async def open_todos(self, limit: int = 200) -> list[Json]:
         """Open to-dos across all mail: dated ones first by date, then by priority."""
         rank = case({"high": 0, "medium": 1}, value=TodoRow.priority, else_=2)
         stmt = (
@@ -108,7 +96,7 @@ class Queries:
         )
         async with self._reader.connect() as conn:
             found = (await conn.execute(stmt)).all()
-        return [OpenTodo(r[0], r[1], r[2], r[3], r[4], rows.iso(r[5])) for r in found]
+        return [rows.open_todo(r) for r in found]
 
     async def unsettled(self, include_scheduled: bool = True) -> int:
         """Rows still to be done: processing, and pending (only those due now, if asked)."""
@@ -131,16 +119,7 @@ class Queries:
         return LastError(row[0], row[1], row[2] or "") if row else None
 
 
-_RESULT_COLUMNS = (
-    Email.id,
-    Email.subject,
-    Email.from_addr,
-    Email.processing_status,
-    Result.summary,
-    Email.last_error,
-    Email.skip_reason,
-)
-_SUMMARY_COLUMNS = (
+_MESSAGE_COLUMNS = (
     Email.id,
     Email.account,
     Email.mailbox,
@@ -150,9 +129,27 @@ _SUMMARY_COLUMNS = (
     Email.processing_status,
     Email.attempts,
     Email.last_error,
+    Email.skip_reason,
     Email.created_at,
     Email.updated_at,
+    Result.summary,
 )
+
+
+def _with_results(where: Any) -> Any:
+    stmt = select(*_MESSAGE_COLUMNS).outerjoin(Result, Result.email_id == Email.id)
+    return stmt if where is None else stmt.where(where)
+
+
+async def _messages(conn: AsyncConnection, stmt: Any, *, details: bool) -> list[Json]:
+    found = (await conn.execute(stmt)).all()
+    ids = [r.id for r in found]
+    flags = await _flags_by_email(conn, ids)
+    todos = await _todos_by_email(conn, ids) if details else {}
+    return [
+        rows.message(r, flags.get(r.id, []), todos.get(r.id, []) if details else None)
+        for r in found
+    ]
 
 
 async def _flags_by_email(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, list[str]]:
@@ -163,15 +160,13 @@ async def _flags_by_email(conn: AsyncConnection, ids: Sequence[int]) -> dict[int
     return out
 
 
-async def _todos_by_email(
-    conn: AsyncConnection, ids: Sequence[int]
-) -> dict[int, list[tuple[str, str, str | None]]]:
-    out: dict[int, list[tuple[str, str, str | None]]] = {}
+async def _todos_by_email(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, list[Json]]:
+    out: dict[int, list[Json]] = {}
     stmt = (
         select(TodoRow.email_id, TodoRow.task, TodoRow.priority, TodoRow.due_date)
         .where(TodoRow.email_id.in_(ids))
         .order_by(TodoRow.email_id, TodoRow.position)
     )
-    for email_id, task, priority, due in (await conn.execute(stmt)).all():
-        out.setdefault(email_id, []).append((task, priority, rows.iso(due)))
+    for row in (await conn.execute(stmt)).all():
+        out.setdefault(row.email_id, []).append(rows.todo(row))
     return out

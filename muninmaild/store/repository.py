@@ -97,11 +97,6 @@ class Repository(IngestStore, Queries, ClusterStore):
 
     # -- the queue ------------------------------------------------------------------------------
 
-    async def claim(self, token: str, lease_s: float) -> ClaimedMessage | None:
-        """Take the next due row, or a crashed worker's row whose lease ran out: one statement."""
-        claimed = await self.claim_batch(token, 1, lease_s)
-        return claimed[0] if claimed else None
-
     async def claim_batch(self, token: str, limit: int, lease_s: float) -> list[ClaimedMessage]:
         """Take up to `limit` due rows in one statement; each is fenced by `token` and its id.
 
@@ -120,13 +115,6 @@ class Repository(IngestStore, Queries, ClusterStore):
         now = self._clock()
         values = {"next_attempt_at": now + timedelta(seconds=lease_s)}
         return await self._fenced(email_id, token, values)
-
-    async def complete(
-        self, email_id: int, token: str, analysis: Analysis, usage: TokenUsage, model: str
-    ) -> bool:
-        """Store the results and mark the row completed, in one transaction; False if fenced."""
-        done = await self.complete_many([Completion(email_id, token, analysis, usage, model)])
-        return email_id in done
 
     async def complete_many(self, items: Sequence[Completion]) -> set[int]:
         """Mark rows completed and store their results, all in one transaction.

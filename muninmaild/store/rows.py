@@ -1,24 +1,27 @@
-"""Pure conversions between the daemon's records and the store's column values (no SQL)."""
+"""Pure conversions between the store's rows and the daemon's records (no SQL).
+
+A message as the control protocol shows it (`list`, `show`, `todos`; docs/protocol.md) is mapped
+here, once, straight from its row: the names of its fields are public interface.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
+from muninmaild.protocol import iso
 from muninmaild.records import (
     ClaimedMessage,
     ClusterView,
     InstanceView,
     MailboxHolder,
-    MessageDetail,
-    MessageSummary,
     NewMessage,
-    ResultRow,
     TokenUsage,
 )
 
-TodoTuple = tuple[str, str, str | None]
+Json = dict[str, Any]
 
 
 def released(at: datetime) -> dict[str, Any]:
@@ -82,83 +85,67 @@ def claimed(row: Any, token: str) -> ClaimedMessage:
     )
 
 
-def iso(value: date | None) -> str | None:
-    return value.isoformat() if value else None
+def message(row: Any, flags: Sequence[str], todos: Sequence[Json] | None = None) -> Json:
+    """One line of `muninctl list`; with `todos` (`list --details`) its results too."""
+    out: Json = {
+        "id": row.id,
+        "account": row.account,
+        "mailbox": row.mailbox,
+        "status": row.processing_status,
+        "attempts": row.attempts,
+        "date": iso(row.sent_at),
+        "from": row.from_addr,
+        "subject": row.subject,
+        "flags": list(flags),
+        "last_error": row.last_error,
+        "queued_at": iso(row.created_at),
+        "updated_at": iso(row.updated_at),
+    }
+    if todos is not None:
+        out |= {"summary": row.summary, "todos": list(todos), "skip_reason": row.skip_reason}
+    return out
 
 
-def result_row(
-    row: Any, flags: dict[int, list[str]], todos: dict[int, list[TodoTuple]]
-) -> ResultRow:
-    return ResultRow(
-        id=row.id,
-        subject=row.subject,
-        from_addr=row.from_addr,
-        processing_status=row.processing_status,
-        summary=row.summary,
-        flags=tuple(flags.get(row.id, ())),
-        todos=tuple(todos.get(row.id, ())),
-        last_error=row.last_error,
-        skip_reason=row.skip_reason,
-    )
-
-
-# -- the control socket's views (muninctl list, show) -------------------------------------------
-
-
-def message_summary(row: Any, flags: dict[int, list[str]]) -> MessageSummary:
-    return MessageSummary(
-        id=row.id,
-        account=row.account,
-        mailbox=row.mailbox,
-        subject=row.subject,
-        from_addr=row.from_addr,
-        sent_at=row.sent_at,
-        processing_status=row.processing_status,
-        attempts=row.attempts,
-        last_error=row.last_error,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        flags=tuple(flags.get(row.id, ())),
-    )
-
-
-def message_detail(
-    row: Any, flags: list[str], todos: list[TodoTuple], tokens: TokenUsage
-) -> MessageDetail:
+def detail(row: Any, flags: Sequence[str], todos: Sequence[Json], tokens: TokenUsage) -> Json:
+    """Everything `muninctl show` tells about one message (not its body)."""
     headers = json.loads(row.headers or "{}")
-    return MessageDetail(
-        id=row.id,
-        account=row.account,
-        mailbox=row.mailbox,
-        uidvalidity=row.uidvalidity,
-        uid=row.uid,
-        message_id=row.message_id,
-        subject=row.subject,
-        from_addr=row.from_addr,
-        to_addrs=row.to_addrs,
-        cc_addrs=row.cc_addrs,
-        sent_at=row.sent_at,
-        size=row.size,
-        headers={str(k): str(v) for k, v in headers.items()} if isinstance(headers, dict) else {},
-        attachments=tuple(
-            (a[0], a[1], a[2]) for a in json.loads(row.attachments or "[]") if len(a) > 2
-        ),
-        defects=tuple(str(d) for d in json.loads(row.defects or "[]")),
-        processing_status=row.processing_status,
-        skip_reason=row.skip_reason,
-        attempts=row.attempts,
-        next_attempt_at=row.next_attempt_at,
-        last_error=row.last_error,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        completed_at=row.completed_at,
-        summary=row.summary,
-        model=row.model,
-        flags=tuple(flags),
-        todos=tuple(todos),
-        tokens_in=tokens.tokens_in,
-        tokens_out=tokens.tokens_out,
-    )
+    if not isinstance(headers, dict):
+        headers = {}
+    return message(row, flags, todos) | {
+        "uidvalidity": row.uidvalidity,
+        "uid": row.uid,
+        "message_id": row.message_id,
+        # For a row being processed the column holds its lease; only a waiting row has a next try.
+        "next_attempt_at": iso(row.next_attempt_at) if row.processing_status == "pending" else None,
+        "to": row.to_addrs,
+        "cc": row.cc_addrs,
+        "size": row.size,
+        "headers": {str(k): str(v) for k, v in headers.items()}
+        if isinstance(headers, dict)
+        else {},
+        "attachments": [
+            {"filename": a[0], "type": a[1], "size": a[2]}
+            for a in json.loads(row.attachments or "[]")
+            if len(a) > 2
+        ],
+        "defects": [str(d) for d in json.loads(row.defects or "[]")],
+        "model": row.model,
+        "tokens": {"in": tokens.tokens_in, "out": tokens.tokens_out},
+        "completed_at": iso(row.completed_at),
+    }
+
+
+def todo(row: Any) -> Json:
+    return {"task": row.task, "priority": row.priority, "due": _date(row.due_date)}
+
+
+def open_todo(row: Any) -> Json:
+    """One line of `muninctl todos`: the to-do and the message it came from."""
+    return {"id": row.email_id, "subject": row.subject, "from": row.from_addr} | todo(row)
+
+
+def _date(value: date | None) -> str | None:
+    return value.isoformat() if value else None
 
 
 def cluster_view(instances: Any, leases: Any, alive_after: datetime) -> ClusterView:

@@ -34,6 +34,7 @@ from muninmaild.fetch.source import MessageStore
 from muninmaild.mail.parse import parse_message
 from muninmaild.mail.parse_process import ParseWorker, parse_all
 from muninmaild.records import KnownMessages, NewMessage, SyncAdvance
+from muninmaild.waiting import backoff
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +71,6 @@ class ImapSource:
         self._synced: dict[str, tuple[int, int]] = {}  # mailbox -> (UIDVALIDITY, highest UID)
         self._wait_failures = 0
         self.idling = asyncio.Event()  # set while the server is in IDLE for us
-
-    @property
-    def push_mode(self) -> str:
-        """How new mail is noticed now: "idle" (the server pushes) or "poll"."""
-        return "idle" if self._idle_mailbox() is not None else "poll"
 
     # -- sync ---------------------------------------------------------------------------------
 
@@ -265,7 +261,7 @@ class ImapSource:
             self._drop()
             self._wait_failures += 1
             log.warning("%s: waiting for mail failed: %s", self.account, exc)
-            pause = min(60.0, 2.0 ** (self._wait_failures - 1))
+            pause = backoff(self._wait_failures, 1.0, 60.0)
             await asyncio.sleep(max(0.0, min(pause, deadline - loop.time())))
 
     def _idle_mailbox(self) -> str | None:
