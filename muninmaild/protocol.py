@@ -42,6 +42,7 @@ TOO_LARGE = "too_large"
 TIMEOUT = "timeout"
 INVALID_CONFIG = "invalid_config"
 
+# The parts that can be paused, and the states of a message in the queue (`processing_status`).
 COMPONENTS = ("fetcher", "processor")
 STATUSES = ("pending", "processing", "completed", "failed")
 

@@ -6,8 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from muninmaild.mail.message import ParsedMail
-
-STATUSES = ("pending", "processing", "completed", "failed")
+from muninmaild.protocol import STATUSES
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 
 import pytest
@@ -16,15 +16,13 @@ from muninmaild.ai.rules.backend import (
     RulesBackend,
     analyse_message,
     clean_task,
-    detect_flags,
-    extract_todos,
-    is_bulk,
     reference_date,
     summarise,
 )
 from muninmaild.ai.rules.dates import find_dates, first_date
 from muninmaild.ai.rules.text import sentences, split_sentences, truncate
 from muninmaild.config.settings import DEFAULT_FLAGS, FlagSpec
+from muninmaild.mail.headers import is_automated
 from muninmaild.records import TokenUsage
 
 REF = date(2026, 12, 1)  # a Tuesday, so "by Tuesday" means a week later
@@ -58,6 +56,16 @@ def message(
         headers=dict(headers or {}),
         has_calendar=has_calendar,
     )
+
+
+def detect_flags(
+    item: ModelInput, flags: Sequence[FlagSpec] = DEFAULT_FLAGS, reference: date = REF
+) -> tuple[str, ...]:
+    return analyse_message(item, flags, lambda: reference).flags
+
+
+def extract_todos(item: ModelInput, reference: date = REF) -> tuple[Todo, ...]:
+    return analyse_message(item, DEFAULT_FLAGS, lambda: reference).todos
 
 
 def flags_of(
@@ -247,7 +255,7 @@ def test_keywords_cannot_make_a_newsletter_require_a_response() -> None:
 
 
 def test_auto_submitted_no_is_not_bulk() -> None:
-    assert not is_bulk({"Auto-Submitted": "no"})
+    assert not is_automated({"Auto-Submitted": "no"})
     assert "requires_response" in flags_of("Can you call me?", headers={"auto-submitted": "No"})
 
 

@@ -5,19 +5,9 @@ from __future__ import annotations
 from email.utils import format_datetime
 
 from muninmaild.ai.base import ModelInput
+from muninmaild.mail.headers import TRIAGE_HEADERS
 from muninmaild.mail.trim import trim_for_model
 from muninmaild.records import ClaimedMessage
-
-_HEADERS = (
-    "list-unsubscribe",
-    "list-id",
-    "precedence",
-    "auto-submitted",
-    "importance",
-    "x-priority",
-    "priority",
-    "in-reply-to",
-)
 
 
 def model_input(msg: ClaimedMessage, max_chars: int, *, needed: bool = True) -> ModelInput:
@@ -31,7 +21,7 @@ def model_input(msg: ClaimedMessage, max_chars: int, *, needed: bool = True) -> 
         to_addrs=msg.to_addrs[:1000],
         date=format_datetime(msg.sent_at) if msg.sent_at else "",
         body=trim_for_model(msg.body_text, max_chars),
-        headers={k: v[:300] for k, v in msg.headers.items() if k in _HEADERS},
+        headers={k: v[:300] for k, v in msg.headers.items() if k in TRIAGE_HEADERS},
         attachment_names=msg.attachment_names[:20],
         has_calendar=msg.has_calendar,
     )

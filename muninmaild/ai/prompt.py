@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 
 from muninmaild.ai.base import ModelInput
 from muninmaild.config.settings import FlagSpec
+from muninmaild.mail.headers import importance, is_automated, is_bulk
 
 # Tokens each message costs beyond its text (role, separators), as chat templates add them.
 MESSAGE_OVERHEAD_TOKENS = 4
@@ -99,39 +100,17 @@ def _one_line(value: str, limit: int = HEADER_MAX_CHARS) -> str:
 
 
 def _notable_headers(headers: Mapping[str, str]) -> list[str]:
-    lower = {name.lower(): value for name, value in headers.items()}
     notes: list[str] = []
-    if _is_bulk(lower):
+    if is_bulk(headers):
         notes.append("bulk: yes")
-    auto = lower.get("auto-submitted", "").strip().lower()
-    if auto and auto != "no":
+    if is_automated(headers):
         notes.append("sent automatically: yes")
-    importance = _importance(lower)
-    if importance:
-        notes.append(f"importance: {importance}")
-    if lower.get("in-reply-to", "").strip():
+    said = importance(headers)
+    if said:
+        notes.append(f"importance: {said}")
+    if headers.get("in-reply-to", "").strip():
         notes.append("reply to an earlier message: yes")
     return notes
-
-
-def _is_bulk(headers: Mapping[str, str]) -> bool:
-    if headers.get("list-unsubscribe", "").strip() or headers.get("list-id", "").strip():
-        return True
-    return headers.get("precedence", "").strip().lower() in {"bulk", "list", "junk"}
-
-
-def _importance(headers: Mapping[str, str]) -> str:
-    """high, low or "" from Importance, X-Priority ("1 (Highest)") or Priority."""
-    importance = headers.get("importance", "").strip().lower()
-    if importance in {"high", "low"}:
-        return importance
-    x_priority = headers.get("x-priority", "").strip()[:1]
-    if x_priority in {"1", "2"}:
-        return "high"
-    if x_priority in {"4", "5"}:
-        return "low"
-    priority = headers.get("priority", "").strip().lower()
-    return {"urgent": "high", "non-urgent": "low"}.get(priority, "")
 
 
 def _attachment_list(names: Sequence[str]) -> str:

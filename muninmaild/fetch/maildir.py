@@ -18,7 +18,7 @@ from pathlib import Path
 
 from muninmaild.errors import FetchError
 from muninmaild.fetch.lease import LeaseStore, MailboxLeases
-from muninmaild.fetch.source import MessageStore
+from muninmaild.fetch.source import MessageStore, oversize_note
 from muninmaild.mail.parse import parse_message
 from muninmaild.records import NewMessage, SyncAdvance
 
@@ -83,7 +83,7 @@ class MaildirSource:
             with file.path.open("rb") as fh:
                 if file.size > self._max_size:
                     raw = fh.read(HEAD_BYTES).split(b"\n\n", 1)[0] + b"\n\n"
-                    skip = f"not analysed: {file.size} bytes, over the limit of {self._max_size}"
+                    skip = oversize_note(file.size, self._max_size)
                 else:
                     raw = fh.read()
         except OSError as exc:

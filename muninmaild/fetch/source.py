@@ -14,6 +14,11 @@ from typing import Protocol
 from muninmaild.records import NewMessage, SyncAdvance, SyncState
 
 
+def oversize_note(size: int, limit: int) -> str:
+    """The skip reason of a message too large to analyse (it is queued from its headers)."""
+    return f"not analysed: {size} bytes, over the limit of {limit}"
+
+
 class MessageStore(Protocol):
     """The part of the repository a source needs."""
 

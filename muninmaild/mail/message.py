@@ -17,9 +17,8 @@ class Attachment:
 class ParsedMail:
     """A parsed message. Every field has a value even for badly broken mail.
 
-    `headers` keeps the headers that matter for triage (lower-case names): list-unsubscribe,
-    list-id, precedence, auto-submitted, importance, x-priority, priority, in-reply-to,
-    references, reply-to, content-type. `body_text` is the whole readable body (HTML turned into
+    `headers` keeps the headers that matter for triage (lower-case names; `KEPT_HEADERS` in
+    `mail/headers.py`). `body_text` is the whole readable body (HTML turned into
     text), not yet trimmed for the model. `defects` are short readable descriptions.
     """
 

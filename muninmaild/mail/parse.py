@@ -18,6 +18,7 @@ from email.message import Message
 from email.parser import BytesParser
 from email.utils import parsedate_to_datetime
 
+from muninmaild.mail.headers import KEPT_HEADERS
 from muninmaild.mail.html import html_to_text
 from muninmaild.mail.message import Attachment, ParsedMail
 from muninmaild.mail.mime import message_tree
@@ -29,19 +30,6 @@ MAX_HTML_CHARS = 4_000_000
 HEADER_CAP = 2_000
 ADDRESS_CAP = 20_000
 NAME_CAP = 255
-KEPT_HEADERS = (
-    "list-unsubscribe",
-    "list-id",
-    "precedence",
-    "auto-submitted",
-    "importance",
-    "x-priority",
-    "priority",
-    "in-reply-to",
-    "references",
-    "reply-to",
-    "content-type",
-)
 _MESSAGE_ID_CAP = 998
 _PARAM_HEADERS = ("content-disposition", "content-type")
 _CALENDAR_TYPES = frozenset({"text/calendar", "application/ics"})

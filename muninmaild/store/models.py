@@ -31,6 +31,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from muninmaild.protocol import STATUSES
+
 Id = BigInteger().with_variant(Integer(), "sqlite")
 CLAIMABLE = "processing_status IN ('pending', 'processing')"
 
@@ -54,6 +56,10 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def _quoted(values: tuple[str, ...]) -> str:
+    return ", ".join(f"'{v}'" for v in values)
+
+
 class Base(DeclarativeBase):
     pass
 
@@ -62,10 +68,7 @@ class Email(Base):
     __tablename__ = "emails"
     __table_args__ = (
         UniqueConstraint("account", "mailbox", "uidvalidity", "uid", name="uq_emails_identity"),
-        CheckConstraint(
-            "processing_status IN ('pending', 'processing', 'completed', 'failed')",
-            name="ck_emails_status",
-        ),
+        CheckConstraint(f"processing_status IN ({_quoted(STATUSES)})", name="ck_emails_status"),
         # Partial on both databases, as migration 0001 creates it. No postgresql_where here:
         # naming a dialect's option imports that dialect, 40 ms of every SQLite daemon's
         # start-up; these models never create tables (the migrations do).

@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from muninmaild.records import STATUSES, LastError, QueueCounts, TokenUsage
+from muninmaild.protocol import STATUSES
+from muninmaild.records import LastError, QueueCounts, TokenUsage
 from muninmaild.store import rows
 from muninmaild.store.models import Email, EmailFlag, Result, TodoRow, TokenUsageRow
 from muninmaild.store.rows import Json

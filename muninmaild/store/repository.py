@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from muninmaild.ai.base import Analysis
+from muninmaild.protocol import COMPONENTS
 from muninmaild.records import (
     ClaimedMessage,
     TokenUsage,
@@ -41,7 +42,6 @@ from muninmaild.store.models import (
 )
 from muninmaild.store.queries import Queries
 
-COMPONENTS = ("fetcher", "processor")
 NOTIFY_CHANNEL = "muninmail"
 _PROCESSING = text("emails.processing_status = 'processing'")
 

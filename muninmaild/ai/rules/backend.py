@@ -27,6 +27,7 @@ from muninmaild.ai.rules.text import (
     word_count,
 )
 from muninmaild.config.settings import DEFAULT_FLAGS, FlagSpec
+from muninmaild.mail.headers import importance, is_automated, is_bulk
 from muninmaild.records import TokenUsage
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,8 @@ class Message:
 
     @property
     def bulk(self) -> bool:
-        return is_bulk(self.headers)
+        """Nobody waits for an answer to a list, a newsletter or a machine."""
+        return is_bulk(self.headers) or is_automated(self.headers)
 
 
 def reference_date(item: ModelInput, today: Callable[[], date] = date.today) -> date:
@@ -90,27 +92,6 @@ def read_message(item: ModelInput, reference: date) -> Message:
 def _sender(from_addr: str) -> str:
     name, addr = parseaddr(normalise(from_addr[:500]))
     return squash(name) or addr.strip() or squash(from_addr[:200]) or "unknown sender"
-
-
-def is_bulk(headers: Mapping[str, str]) -> bool:
-    """Mailing lists, newsletters and machine-sent mail: nobody there waits for an answer."""
-    lower = {k.lower(): v.strip().lower() for k, v in headers.items()}
-    if "list-unsubscribe" in lower or "list-id" in lower:
-        return True
-    if lower.get("precedence", "") in ("bulk", "list", "junk"):
-        return True
-    auto = lower.get("auto-submitted")
-    return auto is not None and auto.split(";")[0].strip() != "no"
-
-
-def header_urgent(headers: Mapping[str, str]) -> bool:
-    lower = {k.lower(): v.strip().lower() for k, v in headers.items()}
-    return (
-        lower.get("importance") == "high"
-        or lower.get("x-msmail-priority") == "high"
-        or lower.get("priority") == "urgent"
-        or words.X_PRIORITY_HIGH_RE.match(lower.get("x-priority", "")) is not None
-    )
 
 
 def summarise(item: ModelInput) -> str:
@@ -161,16 +142,6 @@ def _informative(text: str) -> bool:
     return word_count(text) >= 3 and words.FILLER_RE.match(text) is None
 
 
-def detect_flags(
-    item: ModelInput,
-    flags: Sequence[FlagSpec] = DEFAULT_FLAGS,
-    reference: date | None = None,
-) -> tuple[str, ...]:
-    """The names of the configured flags that apply, in the configured order."""
-    msg = read_message(item, reference or reference_date(item))
-    return _flags(msg, flags, _todos(msg))
-
-
 def _flags(msg: Message, flags: Sequence[FlagSpec], todos: Sequence[Todo]) -> tuple[str, ...]:
     names: list[str] = []
     for spec in flags:
@@ -213,7 +184,7 @@ def _found_except(phrases: Phrases, text: str, exceptions: Phrases) -> bool:
 
 def _urgent(msg: Message, todos: Sequence[Todo]) -> bool:
     return (
-        header_urgent(msg.headers)
+        importance(msg.headers) == "high"
         or any(urgent_text(t) for t in msg.texts)
         or any(_soon(t.due, msg.reference) for t in todos)
         or any(_soon(d, msg.reference) for t in msg.texts for d in deadlines(t, msg.reference))
@@ -260,16 +231,11 @@ _BUILTIN_FLAGS: dict[str, Callable[[Message, Sequence[Todo]], bool]] = {
 }
 
 
-def extract_todos(item: ModelInput, reference: date | None = None) -> tuple[Todo, ...]:
-    """What the sender asks the reader to do, at most ten, none from bulk mail."""
-    return _todos(read_message(item, reference or reference_date(item)))
-
-
 def _todos(msg: Message) -> tuple[Todo, ...]:
     if msg.bulk:
         return ()
     todos: dict[str, Todo] = {}
-    message_urgent = header_urgent(msg.headers) or urgent_text(msg.subject)
+    message_urgent = importance(msg.headers) == "high" or urgent_text(msg.subject)
     for i, intro in _requests(msg.sentences, msg.requests):
         todo = _todo(msg, i, intro, message_urgent)
         if todo is not None:

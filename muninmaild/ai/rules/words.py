@@ -113,4 +113,3 @@ LEAD_IN_RE = re.compile(
     re.IGNORECASE,
 )
 # X-Priority: 1 (Highest) and 2 (High); 3 is normal.
-X_PRIORITY_HIGH_RE = re.compile(r"\s*[12](?!\d)")

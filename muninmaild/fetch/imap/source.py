@@ -30,7 +30,7 @@ from muninmaild.fetch.imap.responses import (
     plan_groups,
 )
 from muninmaild.fetch.lease import LeaseStore, MailboxLeases
-from muninmaild.fetch.source import MessageStore
+from muninmaild.fetch.source import MessageStore, oversize_note
 from muninmaild.mail.parse import parse_message
 from muninmaild.mail.parse_process import ParseWorker, parse_all
 from muninmaild.records import KnownMessages, NewMessage, SyncAdvance
@@ -233,7 +233,7 @@ class ImapSource:
         for uid, mail in zip(present, mails, strict=True):
             size, skip = sizes[uid], None
             if size > limit:
-                skip = f"not analysed: {size} bytes, over the limit of {limit}"
+                skip = oversize_note(size, limit)
             elif items[uid].data is None:
                 skip = "not analysed: the server sent no content for this message"
             message = replace(mail, size=size)
