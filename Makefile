@@ -37,10 +37,12 @@ peers:
 test: $(VENV)/.installed-test peers
 	$(BIN)/pytest
 
+# Style, types, and the architecture's import contracts (pyproject.toml, docs/architecture.md).
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache .mypy_cache .ruff_cache

@@ -3,10 +3,59 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
+from typing import Literal
 
-from muninmaild.mail.message import ParsedMail
 from muninmaild.protocol import STATUSES
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str | None
+    content_type: str
+    size: int
+
+
+@dataclass(frozen=True)
+class ParsedMail:
+    """A parsed message. Every field has a value even for badly broken mail.
+
+    `headers` keeps the headers that matter for triage (lower-case names; `KEPT_HEADERS` in
+    `mail/headers.py`). `body_text` is the whole readable body (HTML turned into
+    text), not yet trimmed for the model. `defects` are short readable descriptions.
+    """
+
+    message_id: str | None
+    subject: str
+    from_addr: str
+    to_addrs: str
+    cc_addrs: str
+    date: datetime | None
+    headers: dict[str, str] = field(default_factory=dict)
+    body_text: str = ""
+    body_was_html: bool = False
+    attachments: tuple[Attachment, ...] = ()
+    has_calendar: bool = False
+    defects: tuple[str, ...] = ()
+    size: int = 0
+
+
+Priority = Literal["low", "medium", "high"]
+PRIORITIES: tuple[Priority, ...] = ("low", "medium", "high")
+
+
+@dataclass(frozen=True)
+class Todo:
+    task: str
+    priority: Priority
+    due: date | None = None
+
+
+@dataclass(frozen=True)
+class Analysis:
+    summary: str
+    flags: tuple[str, ...]
+    todos: tuple[Todo, ...]
 
 
 @dataclass(frozen=True)
@@ -157,3 +206,9 @@ class MailboxHolder:
 class ClusterView:
     instances: tuple[InstanceView, ...]
     mailboxes: tuple[MailboxHolder, ...]
+
+
+@dataclass(frozen=True)
+class ReloadOutcome:
+    refused: str | None = None  # why the file was not taken, secrets masked
+    restart_needed: tuple[str, ...] = ()  # sections that changed but apply only at a start

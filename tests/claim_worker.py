@@ -8,8 +8,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from muninmaild.ai.base import Analysis, Todo
-from muninmaild.records import TokenUsage
+from muninmaild.records import Analysis, Todo, TokenUsage
 from muninmaild.store.engine import create_engine
 from muninmaild.store.repository import Repository
 from tests.factories import claim_one, complete_one

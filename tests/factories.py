@@ -5,9 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from muninmaild.ai.base import Analysis
-from muninmaild.mail.message import ParsedMail
-from muninmaild.records import ClaimedMessage, NewMessage, TokenUsage
+from muninmaild.records import Analysis, ClaimedMessage, NewMessage, ParsedMail, TokenUsage
 from muninmaild.store.repository import Completion, Repository
 
 

@@ -10,7 +10,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from muninmaild.ai.base import Analysis
 from muninmaild.ai.schema import (
     SUMMARY_MAX_CHARS,
     TASK_MAX_CHARS,
@@ -19,6 +18,7 @@ from muninmaild.ai.schema import (
     parse_answer,
 )
 from muninmaild.errors import ModelAnswerInvalid
+from muninmaild.records import Analysis
 
 FLAGS = ("requires_response", "urgent", "meeting_request")
 

@@ -30,9 +30,9 @@ from muninmaild.control.listener import (
 )
 from muninmaild.control.server import ControlServer, Limits, _Throttled
 from muninmaild.errors import ConfigError
+from muninmaild.records import ReloadOutcome
 from muninmaild.redact import Redactor
 from muninmaild.service.compose import Parts, build
-from muninmaild.service.reload import ReloadOutcome
 from tests.factories import claim_one, complete_one, new_message
 
 NO_SUCH_GROUP = "muninmail-test-no-such-group"
@@ -450,8 +450,7 @@ async def test_requeue_list_show_and_todos(client: Client, served: Served) -> No
 
 
 async def test_list_details_carry_results(client: Client, served: Served) -> None:
-    from muninmaild.ai.base import Analysis, Todo
-    from muninmaild.records import TokenUsage
+    from muninmaild.records import Analysis, Todo, TokenUsage
 
     repo = served.parts.repo
     await repo.add_messages([new_message(1)])

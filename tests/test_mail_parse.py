@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from muninmaild.mail.headers import KEPT_HEADERS
-from muninmaild.mail.message import Attachment, ParsedMail
 from muninmaild.mail.parse import HEADER_CAP, MAX_BODY_CHARS, MAX_DEFECTS, MAX_PARTS, parse_message
+from muninmaild.records import Attachment, ParsedMail
 
 CPYTHON_DIR = Path(__file__).parent / "data" / "cpython_email"
 CPYTHON_MESSAGES = sorted(CPYTHON_DIR.glob("msg_*.txt"))

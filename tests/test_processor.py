@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from muninmaild.ai.base import Analysis, ModelAnswer, ModelInput, Todo
+from muninmaild.ai.base import ModelAnswer, ModelInput
 from muninmaild.config.settings import AISettings, ProcessorSettings
 from muninmaild.errors import (
     ModelAnswerInvalid,
@@ -19,7 +19,7 @@ from muninmaild.errors import (
     ModelUnavailable,
 )
 from muninmaild.processing.processor import Processor
-from muninmaild.records import QueueCounts, TokenUsage
+from muninmaild.records import Analysis, QueueCounts, Todo, TokenUsage
 from muninmaild.redact import Redactor
 from muninmaild.store.repository import Repository
 from tests.factories import claim_one, new_message

@@ -9,8 +9,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from muninmaild.ai.base import Analysis, Todo
-from muninmaild.records import QueueCounts, SyncAdvance, TokenUsage
+from muninmaild.records import Analysis, QueueCounts, SyncAdvance, Todo, TokenUsage
 from muninmaild.store.repository import Completion, Repository
 from tests.factories import claim_one, complete_one, new_message
 

@@ -8,8 +8,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from muninmaild.ai.base import Analysis, Todo
-from muninmaild.records import TokenUsage
+from muninmaild.records import Analysis, Todo, TokenUsage
 from muninmaild.store.repository import Repository
 from tests.factories import claim_one, complete_one, new_message
 

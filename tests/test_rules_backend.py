@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from muninmaild.ai.base import Analysis, Backend, ModelInput, Todo
+from muninmaild.ai.base import Backend, ModelInput
 from muninmaild.ai.rules import backend as rules
 from muninmaild.ai.rules.backend import (
     RulesBackend,
@@ -23,7 +23,7 @@ from muninmaild.ai.rules.dates import find_dates, first_date
 from muninmaild.ai.rules.text import sentences, split_sentences, truncate
 from muninmaild.config.settings import DEFAULT_FLAGS, FlagSpec
 from muninmaild.mail.headers import is_automated
-from muninmaild.records import TokenUsage
+from muninmaild.records import Analysis, Todo, TokenUsage
 
 REF = date(2026, 12, 1)  # a Tuesday, so "by Tuesday" means a week later
 REF_HEADER = "Tue, 01 Dec 2026 09:00:00 +0000"

@@ -241,7 +241,7 @@ async def test_a_dead_local_instance_gives_up_its_mailboxes_at_start(
     import socket as socket_
 
     from muninmaild.records import InstanceInfo
-    from muninmaild.service.membership import ClusterMember
+    from muninmaild.service.membership import Membership
     from muninmaild.store.repository import Repository
 
     repo = Repository(sqlite_engine)
@@ -250,9 +250,7 @@ async def test_a_dead_local_instance_gives_up_its_mailboxes_at_start(
     await repo.register_instance(InstanceInfo("old", socket_.gethostname(), dead.pid, "0"))
     await repo.register_instance(InstanceInfo("elsewhere", "other-host", dead.pid, "0"))
     assert await repo.acquire_fetch_lease("a", "INBOX", "old", 120)
-    member = ClusterMember(
-        repo, "new", sqlite_engine.url, heartbeat_s=1, on_event=lambda event: None
-    )
+    member = Membership(repo, "new", heartbeat_s=1, on_event=lambda event: None)
     await member.register()
     assert await repo.acquire_fetch_lease("a", "INBOX", "new", 120)
     states = {i.id: i.stopped for i in (await repo.cluster(60)).instances}

@@ -4,27 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
-from typing import Literal, Protocol
+from typing import Protocol
 
-from muninmaild.records import TokenUsage
-
-Priority = Literal["low", "medium", "high"]
-PRIORITIES: tuple[Priority, ...] = ("low", "medium", "high")
-
-
-@dataclass(frozen=True)
-class Todo:
-    task: str
-    priority: Priority
-    due: date | None = None
-
-
-@dataclass(frozen=True)
-class Analysis:
-    summary: str
-    flags: tuple[str, ...]
-    todos: tuple[Todo, ...]
+from muninmaild.records import Analysis, TokenUsage
 
 
 @dataclass(frozen=True)

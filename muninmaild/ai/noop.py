@@ -6,8 +6,8 @@ what the database and the loops cost. Not meant for real mail.
 
 from __future__ import annotations
 
-from muninmaild.ai.base import Analysis, ModelAnswer, ModelInput, Todo
-from muninmaild.records import TokenUsage
+from muninmaild.ai.base import ModelAnswer, ModelInput
+from muninmaild.records import Analysis, Todo, TokenUsage
 
 _ANSWER = Analysis(
     summary="(not analysed: noop backend)",

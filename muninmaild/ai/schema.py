@@ -20,8 +20,8 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import date
 
-from muninmaild.ai.base import PRIORITIES, Analysis, Priority, Todo
 from muninmaild.errors import ModelAnswerInvalid
+from muninmaild.records import PRIORITIES, Analysis, Priority, Todo
 
 SUMMARY_MAX_CHARS = 2000
 TASK_MAX_CHARS = 300

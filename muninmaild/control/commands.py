@@ -11,11 +11,14 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
 
 from muninmaild import __version__, protocol
+from muninmaild.ai.base import Backend
 from muninmaild.control import views
+from muninmaild.fetch.loop import FetchLoop
+from muninmaild.processing.processor import Processor
 from muninmaild.protocol import (
     FetchNowArgs,
     ListArgs,
@@ -27,12 +30,27 @@ from muninmaild.protocol import (
     TodosArgs,
     WaitIdleArgs,
 )
-from muninmaild.service.compose import Parts
-from muninmaild.service.reload import ReloadOutcome
+from muninmaild.records import ReloadOutcome
+from muninmaild.store.repository import Repository
 
 log = logging.getLogger(__name__)
 WAIT_POLL_S = 0.1
 Json = dict[str, Any]
+
+
+class Parts(Protocol):
+    """What the commands steer: the parts the service's composition root built."""
+
+    @property
+    def repo(self) -> Repository: ...
+    @property
+    def backend(self) -> Backend: ...
+    @property
+    def processor(self) -> Processor: ...
+    @property
+    def fetchers(self) -> Sequence[FetchLoop]: ...
+    @property
+    def instance_id(self) -> str: ...
 
 
 class Commands:

@@ -20,8 +20,8 @@ from email.utils import parsedate_to_datetime
 
 from muninmaild.mail.headers import KEPT_HEADERS
 from muninmaild.mail.html import html_to_text
-from muninmaild.mail.message import Attachment, ParsedMail
 from muninmaild.mail.mime import message_tree
+from muninmaild.records import Attachment, ParsedMail
 
 MAX_PARTS = 2_000
 MAX_DEFECTS = 50

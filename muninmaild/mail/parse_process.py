@@ -20,8 +20,8 @@ import pickle
 import sys
 from collections.abc import Sequence
 
-from muninmaild.mail.message import ParsedMail
 from muninmaild.mail.parse import parse_message
+from muninmaild.records import ParsedMail
 
 log = logging.getLogger(__name__)
 _LENGTH = 8  # bytes of the big-endian length before every frame

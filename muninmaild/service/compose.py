@@ -1,4 +1,8 @@
-"""Build the daemon's parts from settings, with no side effects beyond opening the engine."""
+"""The composition root: the daemon's parts built from settings and an engine, with no I/O.
+
+Nothing here connects or reads: the engine is opened by the caller, the backend's client
+and the IMAP connections are made lazily by the parts themselves.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +27,6 @@ from muninmaild.store.repository import Repository
 
 @dataclass
 class Parts:
-    engine: AsyncEngine
     repo: Repository
     backend: Backend
     processor: Processor
@@ -84,4 +87,4 @@ def build(settings: Settings, engine: AsyncEngine, redact: Redactor, *, once: bo
         )
         for source, account in zip(sources, settings.accounts, strict=True)
     ]
-    return Parts(engine, repo, backend, processor, fetchers, me)
+    return Parts(repo, backend, processor, fetchers, me)

@@ -24,7 +24,7 @@ from muninmaild.control.server import ControlServer, Limits
 from muninmaild.redact import Redactor
 from muninmaild.service import report
 from muninmaild.service.compose import Parts, build
-from muninmaild.service.membership import ClusterMember
+from muninmaild.service.membership import Membership
 from muninmaild.service.notify import Notifier
 from muninmaild.service.reload import Reloader
 from muninmaild.store.engine import create_engine
@@ -126,15 +126,14 @@ async def _serve(
     return 0
 
 
-def _member(parts: Parts, settings: Settings) -> ClusterMember:
+def _member(parts: Parts, settings: Settings) -> Membership:
     def on_event(event: str) -> None:
         # Mail queued, a pause changed, on another instance: look at the queue now.
         parts.processor.wake()
 
-    return ClusterMember(
+    return Membership(
         parts.repo,
         parts.instance_id,
-        parts.engine.url,
         heartbeat_s=settings.daemon.heartbeat_seconds,
         on_event=on_event,
     )

@@ -2,46 +2,39 @@
 
 It registers itself (host, pid, version, start), renews a heartbeat so that `muninctl status`
 can tell which instances are alive, and marks itself stopped at the end, giving its fetch leases
-back. On PostgreSQL it also LISTENs: other instances NOTIFY when they queue mail or change a
-pause, so idle workers here wake at once instead of at their next poll.
+back. On PostgreSQL it also listens for the other instances' news (mail queued, a pause
+changed; `store/listen.py`), so idle workers here wake at once instead of at their next poll.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
 from collections.abc import Callable
-from typing import Any
-
-from sqlalchemy.engine import URL
 
 from muninmaild import __version__
 from muninmaild.records import InstanceInfo
-from muninmaild.store.repository import NOTIFY_CHANNEL, Repository
+from muninmaild.store.repository import Repository
 from muninmaild.waiting import wait_event
 
 log = logging.getLogger(__name__)
 
 
-class ClusterMember:
+class Membership:
     def __init__(
         self,
         repo: Repository,
         instance_id: str,
-        url: URL,
         *,
         heartbeat_s: float,
         on_event: Callable[[str], None],
     ) -> None:
         self._repo = repo
         self._id = instance_id
-        self._url = url
         self._heartbeat_s = heartbeat_s
-        self._on_event = on_event
-        self._listener: Any = None  # an asyncpg connection while we listen
+        self._listener = repo.listener(on_event)
         self._stopping = asyncio.Event()
 
     async def register(self) -> None:
@@ -64,7 +57,8 @@ class ClusterMember:
                 await self._beat()
                 await wait_event(self._stopping, self._heartbeat_s)
         finally:
-            await self._unlisten()
+            if self._listener is not None:
+                await self._listener.close()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -79,31 +73,10 @@ class ClusterMember:
     async def _beat(self) -> None:
         try:
             await self._repo.heartbeat(self._id)
-            if self._url.get_backend_name() == "postgresql":
-                await self._ensure_listening()
+            if self._listener is not None:
+                await self._listener.ensure()
         except Exception as exc:  # the database is away: try again at the next beat
             log.warning("heartbeat failed: %s", exc)
-
-    async def _ensure_listening(self) -> None:
-        if self._listener is not None and not self._listener.is_closed():
-            return
-        import asyncpg
-
-        dsn = self._url.set(drivername="postgresql").render_as_string(hide_password=False)
-        conn = await asyncpg.connect(dsn)
-        await conn.add_listener(NOTIFY_CHANNEL, self._notified)
-        self._listener = conn
-        # Anything queued while we were not listening: look once.
-        self._on_event("queued")
-
-    def _notified(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
-        self._on_event(payload)
-
-    async def _unlisten(self) -> None:
-        conn, self._listener = self._listener, None
-        if conn is not None and not conn.is_closed():
-            with contextlib.suppress(Exception):
-                await conn.close(timeout=2)
 
 
 def _process_exists(pid: int) -> bool:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from muninmaild.config.settings import ProcessorSettings, Settings
+from muninmaild.records import ReloadOutcome
 from muninmaild.redact import Redactor
 from muninmaild.service import logs
 from muninmaild.service.compose import Parts
@@ -20,12 +21,6 @@ from muninmaild.service.notify import Notifier
 
 log = logging.getLogger(__name__)
 RESTART_SECTIONS = ("database", "accounts", "ai")
-
-
-@dataclass(frozen=True)
-class ReloadOutcome:
-    refused: str | None = None  # why the file was not taken, secrets masked
-    restart_needed: tuple[str, ...] = ()  # sections that changed but apply only at a start
 
 
 class Reloader:

@@ -19,9 +19,9 @@ from sqlalchemy import Integer, String, bindparam, delete, func, insert, select,
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from muninmaild.ai.base import Analysis
 from muninmaild.protocol import COMPONENTS
 from muninmaild.records import (
+    Analysis,
     ClaimedMessage,
     TokenUsage,
 )
@@ -30,6 +30,7 @@ from muninmaild.store.engine import READ_ONLY, dialect_insert
 from muninmaild.store.health import WriteHealth
 from muninmaild.store.ingest import IngestStore
 from muninmaild.store.instances import ClusterStore
+from muninmaild.store.listen import NOTIFY_CHANNEL, QueueListener
 from muninmaild.store.models import (
     CLAIMABLE,
     Email,
@@ -42,7 +43,6 @@ from muninmaild.store.models import (
 )
 from muninmaild.store.queries import Queries
 
-NOTIFY_CHANNEL = "muninmail"
 _PROCESSING = text("emails.processing_status = 'processing'")
 
 
@@ -208,6 +208,12 @@ class Repository(IngestStore, Queries, ClusterStore):
         return max(0.0, (when - self._clock()).total_seconds())
 
     # -- instances sharing the database ---------------------------------------------------------
+
+    def listener(self, on_event: Callable[[str], None]) -> QueueListener | None:
+        """What hears other instances' notifications (PostgreSQL); None on SQLite."""
+        if self._engine.dialect.name != "postgresql":
+            return None
+        return QueueListener(self._engine.url, on_event)
 
     async def _notify(self, conn: AsyncConnection, event: str) -> None:
         """Wake idle instances on other hosts (PostgreSQL; sent when the transaction commits)."""

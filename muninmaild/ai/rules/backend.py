@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from email.utils import parseaddr, parsedate_to_datetime
 
-from muninmaild.ai.base import Analysis, ModelAnswer, ModelInput, Priority, Todo
+from muninmaild.ai.base import ModelAnswer, ModelInput
 from muninmaild.ai.rules import words
 from muninmaild.ai.rules.dates import find_dates, first_date, has_day_or_time
 from muninmaild.ai.rules.text import (
@@ -28,7 +28,7 @@ from muninmaild.ai.rules.text import (
 )
 from muninmaild.config.settings import DEFAULT_FLAGS, FlagSpec
 from muninmaild.mail.headers import importance, is_automated, is_bulk
-from muninmaild.records import TokenUsage
+from muninmaild.records import Analysis, Priority, Todo, TokenUsage
 
 log = logging.getLogger(__name__)
 
