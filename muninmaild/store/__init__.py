@@ -1,1 +1,4 @@
-"""The database: every SQL statement, the schema and its migrations (the only package that speaks SQL)."""
+"""The database: every SQL statement, the schema and its migrations.
+
+The only package that speaks SQL (an import contract in pyproject.toml).
+"""
