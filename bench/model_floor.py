@@ -2,7 +2,7 @@
 
     python -m bench.model_floor --url URL --count 2000 --concurrency 32
 
-`concurrency` coroutines share one aiohttp session (the HTTP client the daemon's SDK uses) and
+`concurrency` coroutines share one aiohttp client (the HTTP client the daemon's SDK uses) and
 post the same small chat request until `count` answers are in; prints the seconds that took.
 The request is the one the Celery anchor sends (bench/model_request.py).
 """
@@ -22,13 +22,13 @@ async def answers(url: str, count: int, concurrency: int) -> float:
     """Seconds for `count` answers with `concurrency` requests in flight."""
     left = count
     connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    async with aiohttp.ClientSession(connector=connector) as client:
 
         async def worker() -> None:
             nonlocal left
             while left > 0:
                 left -= 1
-                async with session.post(url, data=MODEL_REQUEST, headers=HEADERS) as answer:
+                async with client.post(url, data=MODEL_REQUEST, headers=HEADERS) as answer:
                     answer.raise_for_status()
                     await answer.read()
 

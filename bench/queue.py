@@ -2,7 +2,7 @@
 
 A prepared queue is built once per size (generated mail, parsed with the daemon's own parser,
 stored through its repository) with the processor paused, then copied for each run: a file
-copy for SQLite, `CREATE DATABASE ... TEMPLATE` for PostgreSQL. Probes run the seed's
+copy for SQLite, `CREATE DATABASE ... TEMPLATE` for PostgreSQL. Probes run the
 monitoring query, `SELECT processing_status, COUNT(*) FROM emails GROUP BY processing_status`.
 """
 

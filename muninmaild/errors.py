@@ -6,11 +6,12 @@
     ├── FetchError               a mail source failed: the fetch loop backs off and reconnects
     │   └── FetchAuthError       the server refused the credentials: a longer backoff
     └── ModelError               one model request failed; the processor decides what it means
-        ├── ModelRateLimited     HTTP 429: the row is snoozed until `retry_at`, no attempt used
-        ├── ModelUnavailable     connection error, timeout, 5xx: retried with backoff
+        ├── ModelRateLimited     HTTP 429: the row is snoozed for `retry_after_s`, no attempt used
+        ├── ModelUnavailable     connection error, timeout, 5xx, 408, 409: retried with backoff
         ├── ModelAnswerInvalid   not JSON, breaks the schema, cut short: retried with backoff
-        ├── ModelAuthError       401/403: released without an attempt, processing backs off
-        └── ModelRequestRejected 400: the request itself is wrong; the row is held as failed
+        ├── ModelAuthError       401/403: snoozed without an attempt, every worker holds off
+        └── ModelRequestRejected 400, 404, 422 and other 4xx: the request itself is wrong; the
+                                 row is held as failed
 
 Messages are written for the person reading `muninctl show` or the journal: they say what went
 wrong and, where we know it, what to do. They never contain secrets.

@@ -46,7 +46,7 @@ poll_interval = 1
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    """The environment without the seed's variables, which would steer the daemon."""
+    """The environment without IMAP_*, CEREBRAS_* and DATABASE_URL, which would steer the daemon."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("IMAP_", "CEREBRAS_"))}
     env.pop("DATABASE_URL", None)
     env.pop("NOTIFY_SOCKET", None)

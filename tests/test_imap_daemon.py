@@ -61,7 +61,7 @@ def test_the_daemon_fetches_pushed_mail_and_logs_out_on_stop(
     finally:
         code, _, err = stop(proc)
     assert code == 0, err
-    # Three sessions (two appends and the daemon's) all ended with LOGOUT.
+    # Three logins (two appends and the daemon's) all ended with LOGOUT.
     dovecot.wait_for_log(r"(?s)(imap\(alice\).*Disconnected: Logged out.*){3}")
     assert not re.search(r"imap\(alice\).*Connection closed", dovecot.log_text())
     assert PASSWORD not in err

@@ -3,7 +3,7 @@
 One boot serves the module (tests/peers/systemd_ns.py): `make install` into a staging folder laid
 over /usr/local, its units in the boot folder, the muninmail user made by systemd-sysusers from
 the installed sysusers.d file, and a configuration reading a Maildir that the tests deliver to.
-The tests run in file order and share the daemon's state, like an administrator's session.
+The tests run in file order and share the daemon's state, as an administrator's commands would.
 """
 
 from __future__ import annotations

@@ -106,10 +106,9 @@ class CerebrasBackend:
         self._response_format = _response_format(self._flag_names)
         if http_client is None:
             # aiohttp underneath, the SDK's documented choice for many requests at once: httpx's
-            # own pool cost about three times the CPU a request (12 ms against 4 ms, measured at
-            # 32 at once), which made the daemon, not the model, the limit (bench P4). Enough
-            # idle connections are kept for every worker: the SDK's default keeps 20, so each
-            # wave of 32 requests paid 12 new handshakes.
+            # own pool cost several times the CPU a request, which made the daemon, not the
+            # model, the limit (bench/README.md, P4). Enough idle connections are kept for every
+            # worker: with the SDK's default of 20, each wave of 32 requests paid 12 handshakes.
             http_client = DefaultAioHttpClient(limits=_connection_limits())
         # warm_tcp_connection=False: the default makes a blocking request from the constructor.
         self._client = AsyncCerebras(
@@ -144,8 +143,9 @@ class CerebrasBackend:
     ) -> tuple[ChatCompletionResponse, httpx.Headers]:
         try:
             # The SDK checks every request's parameters against its typed schema, walking
-            # our fixed JSON schema and the messages with typing introspection each time: a
-            # fifth of the daemon's CPU at 32 requests at once (bench P4). Both are typed here
+            # our fixed JSON schema and the messages with typing introspection each time, a
+            # large share of the daemon's CPU at many requests at once (bench/README.md, P4).
+            # Both are typed here
             # (`Message`, ResponseFormatResponseFormatJsonSchema) and go as `extra_body`, which
             # the SDK sends as it is; its own `messages=[]` is replaced by ours.
             body = {

@@ -25,8 +25,8 @@ def make_backend(settings: AISettings) -> Backend:
 class LazyCerebras:
     """The `cerebras` backend, built on its first message.
 
-    The SDK brings httpx and pydantic, about 25 MB and a quarter of a second; an idle daemon,
-    or one that only fetches, never pays for them.
+    The SDK brings httpx and pydantic, tens of megabytes and a noticeable import time
+    (bench/README.md); an idle daemon, or one that only fetches, never pays for them.
     """
 
     name = "cerebras"

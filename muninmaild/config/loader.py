@@ -1,6 +1,6 @@
 """Read the TOML file, the environment and the secrets into `Settings`.
 
-Precedence, lowest first: built-in defaults, the TOML file, the seed's environment variables
+Precedence, lowest first: built-in defaults, the TOML file, the environment variables
 (`IMAP_SERVER`, `IMAP_USERNAME`, `IMAP_PASSWORD`, `CEREBRAS_API_KEY`, `DATABASE_URL`). Secrets
 come from the file (`password`, `api_key`), from a file it names (`password_file`,
 `api_key_file`) or from a systemd credential in `$CREDENTIALS_DIRECTORY` (`<account>.password`,
@@ -163,7 +163,7 @@ def _account(item: object, index: int, creds: Path | None) -> AccountSettings:
 def _apply_imap_env(
     accounts: list[AccountSettings], env: Mapping[str, str]
 ) -> list[AccountSettings]:
-    """The seed's IMAP_* variables steer the first IMAP account, or make one."""
+    """IMAP_SERVER, IMAP_USERNAME and IMAP_PASSWORD steer the first IMAP account, or make one."""
     server, user = env.get("IMAP_SERVER"), env.get("IMAP_USERNAME")
     password = env.get("IMAP_PASSWORD")
     if not (server or user or password):

@@ -116,7 +116,7 @@ class ControlServer:
             self._tasks.add(task)
         conn = _Connection(writer)
         try:
-            await self._session(reader, conn)
+            await self._answer_requests(reader, conn)
         except (OSError, TimeoutError) as exc:  # the peer went away or stopped reading
             log.debug("control connection dropped: %s", exc)
         except Exception:
@@ -127,7 +127,7 @@ class ControlServer:
                 self._tasks.discard(task)
             _close(writer)
 
-    async def _session(self, reader: asyncio.StreamReader, conn: _Connection) -> None:
+    async def _answer_requests(self, reader: asyncio.StreamReader, conn: _Connection) -> None:
         peer = peer_credentials(conn.writer.get_extra_info("socket"))
         refusal = self._refusal(peer)
         if refusal:

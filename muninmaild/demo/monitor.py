@@ -1,4 +1,4 @@
-"""Run the seed's monitoring SQL on a database file, as `make demo` shows at its end."""
+"""Run the monitoring SQL on a database file, as `make demo` shows at its end."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """What a mail source offers the fetch loop, and what the loop offers it to store mail.
 
-A source (Maildir now, IMAP next) catches up with `sync()` and then waits in
+A source (IMAP or a Maildir) catches up with `sync()` and then waits in
 `wait_for_mail()` until there may be something new (IDLE push, a poll timer). It raises
 `FetchError` (or anything else) when it fails; the loop backs off and calls `sync()` again,
 and the source reconnects as needed.

@@ -1,13 +1,14 @@
 """The message tree for the MIME shapes most mail has, without the standard parser's line loop.
 
 The standard library's FeedParser hands every line of a message through a generator, a line
-buffer and, inside a multipart, a boundary regex compiled for that message: about 0.17 ms of a
-message's 0.32 here, and 50 KB of base64 is 650 lines. Most mail is simpler than what that
+buffer and, inside a multipart, a boundary regex compiled for that message: about half of the
+time a message takes to parse, and 50 KB of base64 is 650 lines. Most mail is simpler than what that
 machinery is for: headers, a blank line, then either one body or parts between boundary lines.
 For that shape this module builds the same tree FeedParser would (compat32 `Message` objects with
 the same headers, payloads, preambles, epilogues and defects): header blocks are found with one
 regular expression and read as FeedParser's `_parse_headers` reads them, through the policy's
-own `header_source_parse`; boundaries are found with `str.find`. 0.32 -> 0.17 ms a message.
+own `header_source_parse`; boundaries are found with `str.find` (bench/README.md, P1, has the
+figures).
 
 Anything else gets None, and the caller uses FeedParser for the whole message: a header line
 that is not one (FeedParser notes a defect and reads it as body), headers without the blank line

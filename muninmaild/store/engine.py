@@ -71,7 +71,7 @@ def _on_begin(conn: Any) -> None:
 
 def dialect_insert(engine: AsyncEngine) -> Any:
     """The database's own INSERT construct (for ON CONFLICT), importing only that dialect:
-    PostgreSQL's is about 50 ms of a SQLite daemon's start-up."""
+    PostgreSQL's would be a measurable part of a SQLite daemon's start-up (bench/README.md)."""
     if engine.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 

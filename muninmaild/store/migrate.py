@@ -1,6 +1,6 @@
 """Bring the schema to the current revision at start-up.
 
-Alembic costs about 0.4 s and 45 MB to import, so it loads only when the schema is behind.
+Alembic is slow and large to import (bench/README.md), so it loads only when the schema is behind.
 Concurrent starters are serialised: SQLite by the write lock of `BEGIN IMMEDIATE`, PostgreSQL by
 a transaction-scoped advisory lock; the second one then finds nothing to do.
 """

@@ -1,11 +1,12 @@
 """The schema. Migrations in `store/migrations` must produce exactly this (a test compares).
 
-`emails` keeps the seed's column names (`processing_status`, `subject`, `created_at`,
-`updated_at`) so its monitoring SQL works as written. One column, `next_attempt_at`, says when a
-row may next be claimed: for a `pending` row that is after its backoff, for a `processing` row it
-is the end of the lease. So one partial index serves both kinds of claim (new work and the
-expired leases of crashed workers) in order, without a sort. There is deliberately no index led
-by `processing_status`: SQLite's planner would prefer it for the claim and sort every time.
+`emails` keeps the column names of the earlier Celery-based service (`processing_status`,
+`subject`, `created_at`, `updated_at`) so its monitoring SQL works as written. One column,
+`next_attempt_at`, says when a row may next be claimed: for a `pending` row that is after its
+backoff, for a `processing` row it is the end of the lease. So one partial index serves both
+kinds of claim (new work and the expired leases of crashed workers) in order, without a sort.
+There is deliberately no index led by `processing_status`: SQLite's planner would prefer it for
+the claim and sort every time.
 """
 
 from __future__ import annotations
@@ -70,8 +71,8 @@ class Email(Base):
         UniqueConstraint("account", "mailbox", "uidvalidity", "uid", name="uq_emails_identity"),
         CheckConstraint(f"processing_status IN ({_quoted(STATUSES)})", name="ck_emails_status"),
         # Partial on both databases, as migration 0001 creates it. No postgresql_where here:
-        # naming a dialect's option imports that dialect, 40 ms of every SQLite daemon's
-        # start-up; these models never create tables (the migrations do).
+        # naming a dialect's option imports that dialect, a measurable part of every SQLite
+        # daemon's start-up; these models never create tables (the migrations do).
         Index("ix_emails_claim", "next_attempt_at", "id", sqlite_where=text(CLAIMABLE)),
         Index("ix_emails_message_id", "account", "message_id"),
         # A Maildir file is queued once, even by two fetchers racing for its folder.

@@ -1,13 +1,13 @@
 """Scenario 7, secrets: a known IMAP password, API key and database password never show.
 
-The daemon runs with all three (from the environment, as the seed's variables give them; the
-database is PostgreSQL with a password in its URL) at log level debug, and every error path of
-the other scenarios is provoked: model faults, a model that refuses the key and quotes it back,
-the IMAP connection cut and the server restarted, the server refusing the known password, a
-broken reload whose bad value is the password itself, garbage and bad requests on the control
-socket, the database's connections killed. Then the log, every `status`, `list` and `show`
-(human and JSON), every error answer, the sd_notify status lines and `--check-config` are
-searched for each secret, in the forms it could be written in (as is, JSON- or repr-escaped,
+The daemon runs with all three (from the environment variables IMAP_PASSWORD, CEREBRAS_API_KEY
+and DATABASE_URL; the database is PostgreSQL with a password in its URL) at log level debug, and
+every error path of the other scenarios is provoked: model faults, a model that refuses the key
+and quotes it back, the IMAP connection cut and the server restarted, the server refusing the
+known password, a broken reload whose bad value is the password itself, garbage and bad requests
+on the control socket, the database's connections killed. Then the log, every `status`, `list`
+and `show` (human and JSON), every error answer, the sd_notify status lines and `--check-config`
+are searched for each secret, in the forms it could be written in (as is, JSON- or repr-escaped,
 IMAP-quoted, and its last 8 characters for a cut-off copy).
 """
 
