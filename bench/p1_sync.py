@@ -23,10 +23,7 @@ TITLE = "initial sync of realistic messages from Dovecot into the queue"
 NOOP = '\n[ai]\nbackend = "noop"\n'
 
 
-def ours(ctx: Context, box: BenchMailbox, impl: str = "pipe") -> float:
-    import os
-
-    os.environ["MUNIN_PARSE_IMPL"] = impl
+def ours(ctx: Context, box: BenchMailbox) -> float:
     daemon = ctx.daemon(None, box.account_toml() + NOOP, "p1")
     asyncio.run(populate(sqlite_url(daemon.db_path), [], ["fetcher", "processor"]))
     daemon.start()
@@ -52,7 +49,6 @@ def run(ctx: Context) -> ScenarioResult:
     have_mbsync = mbsync_available()
     contenders: dict[str, Callable[[], float] | None] = {
         "ours": lambda: ours(ctx, box),
-        "ours-pool": lambda: ours(ctx, box, "pool"),
         "raw": lambda: raw_floor(box),
         "mbsync": (lambda: mbsync(box, ctx.root / "mbsync")) if have_mbsync else None,
     }

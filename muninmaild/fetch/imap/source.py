@@ -32,7 +32,6 @@ from muninmaild.fetch.imap.responses import (
 from muninmaild.fetch.lease import LeaseStore, MailboxLeases
 from muninmaild.fetch.source import MessageStore
 from muninmaild.mail.parse import parse_message
-from muninmaild.mail.parse_pool import ParsePool
 from muninmaild.mail.parse_process import ParseWorker, parse_all
 from muninmaild.records import KnownMessages, NewMessage, SyncAdvance
 
@@ -171,13 +170,7 @@ class ImapSource:
         parsing: deque[tuple[asyncio.Future[list[NewMessage]], int]] = deque()
         # A big fetch is parsed in child processes, beside this loop instead of under its GIL.
         big = len(uids) > self._tuning.batch
-        import os
-
-        workers: list[ParseWorker] | list[ParsePool]
-        if os.environ.get("MUNIN_PARSE_IMPL") == "pool":
-            workers = [ParsePool(self._tuning.parsers)] * self._tuning.parsers if big else []
-        else:
-            workers = [ParseWorker() for _ in range(self._tuning.parsers)] if big else []
+        workers = [ParseWorker() for _ in range(self._tuning.parsers)] if big else []
 
         async def store_oldest() -> int:
             nonlocal position
@@ -207,7 +200,7 @@ class ImapSource:
         finally:
             # A failure above: let the parses finish, keep nothing of them.
             await asyncio.gather(*(future for future, _ in parsing), return_exceptions=True)
-            for worker in {id(w): w for w in workers}.values():
+            for worker in workers:
                 await worker.close()
         if position != end:
             await store.add_messages([], SyncAdvance(self.account, mailbox, uidvalidity, end))
@@ -226,7 +219,7 @@ class ImapSource:
 
     async def _parse(
         self,
-        worker: ParseWorker | ParsePool | None,
+        worker: ParseWorker | None,
         mailbox: str,
         uidvalidity: int,
         group: list[int],
