@@ -161,6 +161,29 @@ async def test_the_request_is_one_structured_completion(
     assert set(body) == REQUEST_KEYS  # no streaming, no tools, nothing else
 
 
+async def test_the_sdk_transforms_none_of_our_request(
+    backend: CerebrasBackend, server: FakeModelServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Our messages and schema go as `extra_body` so that the SDK's typed transform, which walks
+    # them on every call, sees only its own empty `messages` (docs/dependencies.md). This spies
+    # on the SDK's own module: a rename or a move there fails here first.
+    from cerebras.cloud.sdk.resources.chat import completions
+
+    transformed: list[dict[str, Any]] = []
+    transform = completions.async_maybe_transform  # type: ignore[attr-defined]
+
+    async def spy(data: Any, expected_type: Any) -> Any:
+        transformed.append(data)
+        return await transform(data, expected_type)
+
+    monkeypatch.setattr(completions, "async_maybe_transform", spy)
+    await backend.analyse(make_item())
+    [body] = transformed
+    given = {key for key, value in body.items() if isinstance(value, str | int | list | dict)}
+    assert given == {"model", "messages"} and body["messages"] == []
+    assert server.last_bodies()[-1]["messages"] != []  # ours reached the server all the same
+
+
 async def test_attachments_are_named_but_nothing_else_of_them_is_sent(
     backend: CerebrasBackend, server: FakeModelServer
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import random
 from collections.abc import Iterator
@@ -10,7 +11,10 @@ from collections.abc import Iterator
 import aioimaplib
 import pytest
 
-from muninmaild.fetch.imap.client import ClientProtocol, FetchCommand
+from muninmaild.config.settings import AccountSettings
+from muninmaild.fetch.imap.client import Client, ClientProtocol, FetchCommand
+from muninmaild.fetch.imap.connection import ImapConnection
+from tests.peers.dovecot import free_port
 
 
 @pytest.fixture
@@ -105,3 +109,49 @@ def test_a_fetch_answer_in_chunks_is_read_as_aioimaplib_reads_it(
     )
     assert ours == theirs
     assert ours[0] == "OK" and b"Hello (\r\nx)" in ours[1] and b"abc" in ours[1]
+
+
+# -- what the subclasses and ImapConnection.discard() take from aioimaplib (docs/dependencies.md)
+
+
+def parameters(function: object) -> list[str]:
+    return list(inspect.signature(function).parameters)  # type: ignore[arg-type]
+
+
+def test_the_aioimaplib_internals_overridden_here_have_their_expected_shape(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    # ClientProtocol.data_received calls these as aioimaplib's own does.
+    protocol = aioimaplib.IMAP4ClientProtocol
+    assert parameters(protocol._handle_responses) == ["self", "data", "line_handler", "current_cmd"]
+    assert parameters(protocol._handle_line) == ["self", "line", "current_cmd"]
+    incomplete = aioimaplib.IncompleteRead(aioimaplib.Command("NOOP", "A1", loop=loop), b"x")
+    assert (incomplete.cmd.tag, incomplete.data) == ("A1", b"x")
+    # Client.create_client replaces aioimaplib's, called from IMAP4.__init__ with these.
+    assert parameters(aioimaplib.IMAP4.create_client) == [
+        "self",
+        "host",
+        "port",
+        "loop",
+        "conn_lost_cb",
+        "ssl_context",
+    ]
+    # FetchCommand keeps aioimaplib's regular expression for the start of a message.
+    assert aioimaplib.FetchCommand.FETCH_MESSAGE_DATA_RE.match(b"12 FETCH (UID 3")
+
+
+async def test_discard_cancels_what_aioimaplib_started_for_a_connection() -> None:
+    account = AccountSettings(
+        name="test", source="imap", server="127.0.0.1", port=free_port(), security="none"
+    )
+    conn = ImapConnection(account, 5.0)  # its connection task is started, never awaited
+    client = conn._client
+    assert isinstance(client, Client) and isinstance(client.protocol, ClientProtocol)
+    assert client._idle_waiter is None  # an asyncio.TimerHandle while in IDLE
+    assert isinstance(client.tasks, set) and isinstance(client.protocol.tasks, set)
+    connecting = client._client_task
+    assert isinstance(connecting, asyncio.Task)
+    conn.discard()
+    with pytest.raises(asyncio.CancelledError):
+        await connecting
+    assert not conn.usable

@@ -11,6 +11,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -18,6 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from muninmaild.config.settings import Secret, Security
 from muninmaild.errors import FetchAuthError, FetchError
+from muninmaild.fetch.imap.client import ClientProtocol, FetchCommand
+from muninmaild.fetch.imap.connection import ImapConnection
 from muninmaild.fetch.imap.source import ImapSource
 from muninmaild.fetch.loop import FetchLoop
 from muninmaild.fetch.source import MailSource, MessageStore
@@ -359,11 +362,57 @@ async def test_the_password_never_reaches_a_log_or_an_error(
     # aioimaplib masks a password only as given; a quote or backslash changes how it is sent.
     password = 'hunter2"with\\escapes'
     source = imap_source(dovecot.account(password=Secret(password)), repo)
-    with caplog.at_level(logging.DEBUG), pytest.raises(FetchAuthError) as refused:
+    # Another test may have quietened aioimaplib's logger (logs.set_level does): hear it all.
+    with (
+        caplog.at_level(logging.DEBUG),
+        caplog.at_level(logging.DEBUG, logger="aioimaplib"),
+        pytest.raises(FetchAuthError) as refused,
+    ):
         await source.sync(repo)
     await source.close()
     assert "Sending" in caplog.text  # aioimaplib did log what it sent
     assert "hunter2" not in caplog.text and "hunter2" not in str(refused.value)
+
+
+# -- what ImapConnection takes from aioimaplib (docs/dependencies.md) ------------------------------
+
+
+async def test_aioimaplib_runs_our_protocol_and_our_fetch_command(dovecot: Dovecot) -> None:
+    # Client.create_client and ClientProtocol.fetch are overrides: were they bypassed, the sync
+    # would still work, only slower, and no other test would notice.
+    dovecot.append([message(1)])
+    conn = await ImapConnection.open(dovecot.account(), 5.0)
+    protocol = conn._client.protocol
+    assert type(protocol) is ClientProtocol
+    executed: list[type] = []
+    execute = protocol.execute
+
+    async def spy(command: Any, *args: Any, **kwargs: Any) -> Any:
+        executed.append(type(command))
+        return await execute(command, *args, **kwargs)
+
+    protocol.execute = spy
+    await conn.examine("INBOX")
+    assert set(await conn.fetch([1], "")) == {1}
+    await conn.logout()
+    assert FetchCommand in executed
+
+
+async def test_discard_during_idle_leaves_nothing_of_aioimaplib_running(dovecot: Dovecot) -> None:
+    conn = await ImapConnection.open(dovecot.account(), 5.0)
+    await conn.examine("INBOX")
+    await conn.start_idle()
+    waiter = conn._client._idle_waiter
+    assert isinstance(waiter, asyncio.TimerHandle) and conn._client.tasks
+    conn.discard()
+    assert waiter.cancelled()
+    ours = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while left := [task for task in asyncio.all_tasks() if task is not ours]:
+        assert loop.time() < deadline, left
+        await asyncio.sleep(0.01)
+    assert conn._client.protocol.transport.is_closing()
 
 
 # -- connection security ---------------------------------------------------------------------------

@@ -20,6 +20,15 @@ REFUSE = (
     "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
 )
 
+PG_DISK_FULL = "could not extend file: No space left on device"
+PG_REFUSE_FUNCTION = (
+    "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+    f"$$ BEGIN RAISE EXCEPTION '{PG_DISK_FULL}' USING ERRCODE = 'disk_full'; END $$"
+)
+PG_REFUSE_TRIGGER = (
+    "CREATE TRIGGER refuse BEFORE INSERT ON emails FOR EACH ROW EXECUTE FUNCTION refuse()"
+)
+
 
 @pytest.mark.parametrize(
     ("driver_text", "words"),
@@ -60,6 +69,21 @@ async def test_a_failed_write_is_a_store_error_and_shows_until_a_write_works(
     assert await repo.add_messages([new_message(1)]) == 1
     shown = views.database(repo.health)
     assert not shown["failing"] and shown["last_error"]  # the last failure stays, with its time
+
+
+@pytest.mark.postgres
+async def test_a_failed_write_on_postgresql_is_described_in_the_servers_words(
+    pg_engine: AsyncEngine,
+) -> None:
+    # How the driver's words reach us through SQLAlchemy's asyncpg adapter differs between
+    # releases (2.0 puts "<class 'asyncpg.exceptions...'>: " before them): the real thing here.
+    repo = Repository(pg_engine)
+    async with pg_engine.begin() as conn:
+        await conn.execute(text(PG_REFUSE_FUNCTION))
+        await conn.execute(text(PG_REFUSE_TRIGGER))
+    with pytest.raises(StoreError) as failed:
+        await repo.add_messages([new_message(1, body="Dear Ann, the secret plan")])
+    assert str(failed.value) == f"database error: {PG_DISK_FULL}"
 
 
 def test_status_says_when_the_database_fails() -> None:

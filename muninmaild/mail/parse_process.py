@@ -1,35 +1,43 @@
 """Parsing in a process of its own, for the big batches of an initial sync.
 
-Parsing is the largest share of an initial sync's CPU (0.17 ms a message, more than fetching
-and storing it), and under the GIL a thread cannot run it beside the event loop that talks IMAP
-and writes the queue. A child process can, on another core:
-`python -m muninmaild.mail.parse_process`, fed batches of raw messages over a pipe
-(length-prefixed pickles, between two processes of ours).
+Parsing is the largest share of an initial sync's CPU (more than fetching and storing it),
+and under the GIL a thread cannot run it beside the event loop that talks IMAP
+and writes the queue. A child process can, on another core: `python -I -m
+muninmaild.mail.parse_child`, fed batches of raw messages over a pipe (length-prefixed pickles,
+between two processes of ours). `-I`: the child imports the installed package only, never a
+`muninmaild` folder in the working directory, and it imports the parser and nothing else.
 
-The child imports only the parser and the standard library. A big fetch starts two of them,
-taking its batches in turn, and stops them after it. Anything that goes wrong with one (it
-cannot start, dies on a message, answers nonsense) is logged once and its batches are parsed in
-a thread instead: never a message lost.
+A big fetch starts two of them, taking its batches in turn, and stops them after it: an idle
+daemon has no children. Anything that goes wrong with one (it cannot start, dies on a message,
+answers nonsense) is logged once and its batches are parsed in a thread instead: never a
+message lost. A batch cancelled halfway kills its child; the next batch starts a fresh one.
+
+Why not `concurrent.futures.ProcessPoolExecutor` (docs/dependencies.md has the figures): in P1
+side by side it synced 0.88x as fast (median of 13 runs, slower in 12), its `spawn` start leaves
+multiprocessing's resource tracker process running for the daemon's lifetime, and its children
+import the daemon's main module again (the `muninmaild` script: the CLI and the configuration).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import pickle
 import sys
 from collections.abc import Sequence
 
-from muninmaild.mail.parse import parse_message
+from muninmaild.mail import parse_child
+from muninmaild.mail.parse_child import LENGTH, parse_all
 from muninmaild.records import ParsedMail
 
 log = logging.getLogger(__name__)
-_LENGTH = 8  # bytes of the big-endian length before every frame
 _MAX_FRAME = 1 << 31
 
 
-def parse_all(raws: Sequence[bytes]) -> list[ParsedMail]:
-    return [parse_message(raw) for raw in raws]
+def child_command() -> list[str]:
+    """-I: the installed package only, never a `muninmaild` folder in the working directory."""
+    return [sys.executable, "-I", "-m", parse_child.__name__]
 
 
 class ParseWorker:
@@ -39,6 +47,7 @@ class ParseWorker:
         self._proc: asyncio.subprocess.Process | None = None
         self._lock = asyncio.Lock()
         self._failed = False
+        self._reaping: set[asyncio.Task[None]] = set()  # children killed, not yet gone
 
     async def parse(self, raws: Sequence[bytes]) -> list[ParsedMail]:
         async with self._lock:
@@ -54,6 +63,7 @@ class ParseWorker:
     async def close(self) -> None:
         async with self._lock:
             await self._stop()
+            await asyncio.gather(*self._reaping)
 
     async def _in_child(self, raws: Sequence[bytes]) -> list[ParsedMail]:
         proc = self._proc or await self._start()
@@ -64,6 +74,11 @@ class ParseWorker:
             self._proc = None
             if proc.returncode is None:
                 proc.kill()
+            # Reaped in a task of its own, so a cancelled parse does not wait for it; close()
+            # does, so no child and none of its pipes outlive the worker.
+            task = asyncio.ensure_future(_reap(proc))
+            self._reaping.add(task)
+            task.add_done_callback(self._reaping.discard)
             raise
 
     async def _exchange(
@@ -71,9 +86,9 @@ class ParseWorker:
     ) -> list[ParsedMail]:
         assert proc.stdin is not None and proc.stdout is not None
         frame = pickle.dumps(list(raws), protocol=pickle.HIGHEST_PROTOCOL)
-        proc.stdin.write(len(frame).to_bytes(_LENGTH, "big") + frame)
+        proc.stdin.write(len(frame).to_bytes(LENGTH, "big") + frame)
         await proc.stdin.drain()
-        size = int.from_bytes(await proc.stdout.readexactly(_LENGTH), "big")
+        size = int.from_bytes(await proc.stdout.readexactly(LENGTH), "big")
         if size > _MAX_FRAME:
             raise ValueError(f"an answer of {size} bytes")
         parsed = pickle.loads(await proc.stdout.readexactly(size))
@@ -84,12 +99,8 @@ class ParseWorker:
         return parsed
 
     async def _start(self) -> asyncio.subprocess.Process:
-        # -I: the installed package only, never a `muninmaild` folder in the working directory.
         self._proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-I",
-            "-m",
-            __name__,
+            *child_command(),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,
@@ -110,18 +121,7 @@ class ParseWorker:
             await proc.wait()
 
 
-def _serve() -> None:
-    """The child: frames in on stdin, frames out on stdout, until stdin ends."""
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-    while True:
-        head = stdin.read(_LENGTH)
-        if len(head) < _LENGTH:
-            return
-        raws = pickle.loads(stdin.read(int.from_bytes(head, "big")))
-        answer = pickle.dumps(parse_all(raws), protocol=pickle.HIGHEST_PROTOCOL)
-        stdout.write(len(answer).to_bytes(_LENGTH, "big") + answer)
-        stdout.flush()
-
-
-if __name__ == "__main__":
-    _serve()
+async def _reap(proc: asyncio.subprocess.Process) -> None:
+    """Wait for a killed child, reading what it left in its pipe, and close the pipes."""
+    with contextlib.suppress(Exception):  # whatever its pipes say, it is gone
+        await proc.communicate()

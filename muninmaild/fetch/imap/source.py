@@ -32,7 +32,8 @@ from muninmaild.fetch.imap.responses import (
 from muninmaild.fetch.lease import LeaseStore, MailboxLeases
 from muninmaild.fetch.source import MessageStore, oversize_note
 from muninmaild.mail.parse import parse_message
-from muninmaild.mail.parse_process import ParseWorker, parse_all
+from muninmaild.mail.parse_child import parse_all
+from muninmaild.mail.parse_process import ParseWorker
 from muninmaild.records import KnownMessages, NewMessage, SyncAdvance
 from muninmaild.waiting import backoff
 
