@@ -132,6 +132,9 @@ class Processor:
 
     async def _feed_once(self) -> bool:
         """Claim for the idle workers, or wait; False when a run-once feeder is done."""
+        # Cleared before the pass, not when it starts to wait: a worker that goes idle or new
+        # mail that arrives while the claim runs must still cut the wait that follows short.
+        self._wake.clear()
         if await self._is_held():
             await self._idle(PAUSE_CHECK_S)
             return True
@@ -211,7 +214,6 @@ class Processor:
         return poll if due is None else min(poll, max(due, 0.01))
 
     async def _idle(self, seconds: float) -> None:
-        self._wake.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), seconds)
 
