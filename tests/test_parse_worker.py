@@ -12,6 +12,7 @@ from muninmaild.mail.parse import parse_message
 from muninmaild.mail.parse_process import ParseWorker
 from tests.peers.dovecot import message
 from tests.reliability.hostile import hostile_messages
+from tests.waiting import until
 
 
 def batch() -> list[bytes]:
@@ -50,11 +51,14 @@ async def test_a_cancelled_parse_ends_the_child_and_the_next_one_works() -> None
     worker = ParseWorker()
     try:
         task = asyncio.create_task(worker.parse(raws))
-        await asyncio.sleep(0.3)  # the child is started and busy
+        await until(lambda: worker._proc is not None)  # the child runs; the batch goes to it
+        child = worker._proc
+        assert child is not None
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
         assert worker._proc is None
+        assert await asyncio.wait_for(child.wait(), 10) != 0  # killed, not left behind
         assert await worker.parse(raws[:5]) == [parse_message(raw) for raw in raws[:5]]
     finally:
         await worker.close()
