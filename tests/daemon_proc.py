@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.kinds import needs_integration
+
 # "Still answers promptly": well inside the control socket's timeouts, so a blocked event loop
 # (seconds) fails while a busy, shared machine does not. Speed itself is measured in bench/.
 PROMPT_S = 1.0
@@ -56,6 +58,7 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def start(config: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    needs_integration("the daemon as a process")
     return subprocess.Popen(
         [sys.executable, "-m", "muninmaild", "--config", str(config), *args],
         env=env if env is not None else clean_env(),

@@ -15,6 +15,8 @@ from tests.daemon_proc import clean_env, start, stop, write_config
 from tests.fakes.model_server import FakeModelServer
 from tests.fakes.notify import NotifyReceiver
 
+pytestmark = pytest.mark.integration  # starts the daemon as a process (tests/kinds.py)
+
 MESSAGE = (
     "From: Ann <ann@example.com>\nTo: robin@example.com\nSubject: Report {n}\n"
     "Message-ID: <report-{n}@example.com>\n\nPlease send the report {n} by Friday.\n"

@@ -15,6 +15,8 @@ from tests.daemon_proc import DEMO_MAILDIR, clean_env, finish, start, stop, writ
 from tests.fakes.notify import NotifyReceiver
 from tests.waiting import wait_until
 
+pytestmark = pytest.mark.integration  # starts the daemon as a process (tests/kinds.py)
+
 DEMO_COUNT = len(list((DEMO_MAILDIR / "new").iterdir()))
 
 

@@ -40,6 +40,9 @@ def dump(msg: Message) -> Dump:
     return out
 
 
+EDGE_LEVELS = 8
+
+
 def feedparser(raw: bytes) -> Message:
     return BytesParser(policy=policy.compat32).parsebytes(raw)
 
@@ -55,6 +58,10 @@ def variants(raw: bytes, rng: random.Random) -> Iterator[bytes]:
     yield b" a first header line that continues nothing\r\n" + raw
     yield b": a header without a name\r\n" + raw
     boundaries = re.findall(rb'boundary="?([^"\r\n;]+)', raw)
+    # The outermost and innermost levels: a message nested two thousand deep would otherwise
+    # give 16,000 variants of 140 KB, two thirds of the run, each like the ones kept.
+    if len(boundaries) > 2 * EDGE_LEVELS:
+        boundaries = boundaries[:EDGE_LEVELS] + boundaries[-EDGE_LEVELS:]
     for boundary in boundaries:
         sep = b"--" + boundary
         yield raw.replace(sep + b"--", sep)  # no closing boundary

@@ -28,6 +28,8 @@ from tests.conftest import peer_missing
 from tests.daemon_proc import DEMO_MAILDIR, PROMPT_S, clean_env, finish, start, stop
 from tests.fakes.notify import NotifyReceiver
 
+pytestmark = pytest.mark.integration  # starts the daemon as a process (tests/kinds.py)
+
 BIN = Path(sys.executable).parent
 MUNINCTL = str(BIN / "muninctl")
 DEMO_MESSAGES = sorted((DEMO_MAILDIR / "new").iterdir())
