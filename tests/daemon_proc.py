@@ -10,9 +10,6 @@ from pathlib import Path
 
 from tests.kinds import needs_integration
 
-# "Still answers promptly": well inside the control socket's timeouts, so a blocked event loop
-# (seconds) fails while a busy, shared machine does not. Speed itself is measured in bench/.
-PROMPT_S = 1.0
 DEMO_MAILDIR = Path(__file__).resolve().parent.parent / "muninmaild" / "demo" / "maildir"
 
 

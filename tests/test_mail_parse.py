@@ -557,7 +557,7 @@ def test_ten_megabyte_attachment_is_measured_and_not_kept() -> None:
             f"{ATTACHED}; filename=big.zip",
         ),
     )
-    parsed = parse_message(b"Subject: big\r\n" + body)  # its time: bench P1
+    parsed = parse_message(b"Subject: big\r\n" + body)  # its time: bench P7
     assert parsed.attachments == (Attachment("big.zip", "application/zip", 10_000_000),)
     assert parsed.body_text == "big file attached"
     assert len(repr(parsed)) < 2_000

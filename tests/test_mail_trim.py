@@ -152,7 +152,7 @@ def test_cap_applies_to_the_untrimmed_fallback_too() -> None:
     ids=["attributions", "blocks", "outlook", "long-line", "chevrons", "long-on"],
 )
 def test_pathological_bodies_are_trimmed_within_the_budget(text: str) -> None:
-    # How long they take is measured in bench P4 (a model's input is trimmed there).
+    # How long the slowest takes: bench P7.
     result = trim_for_model(text, 4_000)
     assert len(result) <= 4_000
 

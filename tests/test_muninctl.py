@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import peer_missing
-from tests.daemon_proc import DEMO_MAILDIR, PROMPT_S, clean_env, finish, start, stop
+from tests.daemon_proc import DEMO_MAILDIR, clean_env, finish, start, stop
 from tests.fakes.notify import NotifyReceiver
 
 pytestmark = pytest.mark.integration  # starts the daemon as a process (tests/kinds.py)
@@ -364,15 +364,15 @@ def connect_patiently(sock: socket.socket, path: Path) -> None:
     raise AssertionError("the daemon accepts no connections")
 
 
-def ping_time(path: Path) -> float:
-    """Connect, greeting, ping, answer: the whole round trip in seconds."""
-    started = time.perf_counter()
+def ping(path: Path) -> None:
+    """Connect, greeting, ping, answer, each within the client's 5 s: not refused, not stuck.
+    (How fast: bench P7 has the round trip beside a busy client.)"""
     client = Raw(path)
     try:
+        assert client.greeting["server"] == "muninmaild"
         assert client.send(b'{"id": 1, "cmd": "ping"}\n')["result"] == {"pong": True}
     finally:
         client.close()
-    return time.perf_counter() - started
 
 
 def test_every_error_code_a_client_can_cause(demo: Daemon) -> None:
@@ -412,7 +412,7 @@ def test_garbage_a_huge_line_and_500_idle_connections_leave_ping_prompt(demo: Da
         assert codes <= {"bad_request", "too_large"} and codes
     finally:
         garbage.close()
-    assert ping_time(demo.sock) < PROMPT_S
+    ping(demo.sock)
 
     def flood() -> None:
         with socket.socket(socket.AF_UNIX) as s:
@@ -424,7 +424,7 @@ def test_garbage_a_huge_line_and_500_idle_connections_leave_ping_prompt(demo: Da
     thread = threading.Thread(target=flood)
     thread.start()
     try:
-        assert ping_time(demo.sock) < PROMPT_S
+        ping(demo.sock)
     finally:
         thread.join(10)
     assert not thread.is_alive()
@@ -436,8 +436,8 @@ def test_garbage_a_huge_line_and_500_idle_connections_leave_ping_prompt(demo: Da
             idle.append(s)
             s.settimeout(5)
             connect_patiently(s, demo.sock)
-        times = [ping_time(demo.sock) for _ in range(5)]
-        assert max(times) < PROMPT_S, times
+        for _ in range(5):
+            ping(demo.sock)
     finally:
         for s in idle:
             s.close()

@@ -668,8 +668,8 @@ def test_odd_input_never_raises(body: str) -> None:
 
 
 def test_a_huge_body_is_read_only_up_to_the_cap() -> None:
-    """The work on a body is bounded: past MAX_TEXT_CHARS nothing is read (bench P5 has the
-    time a message takes)."""
+    """The work on a body is bounded: past MAX_TEXT_CHARS nothing is read (bench P7 has the
+    time it takes)."""
     body = "Please send it by Friday. Can we meet at 3pm? " * 50_000
     huge = analyse_message(message(body), DEFAULT_FLAGS, lambda: REF)
     assert huge == analyse_message(message(body[:MAX_TEXT_CHARS]), DEFAULT_FLAGS, lambda: REF)

@@ -171,6 +171,14 @@ class Dovecot:
                     titles[pid] = title
         return titles
 
+    def accepts(self, user: str, password: str) -> bool:
+        """Whether the server's authentication takes this password now."""
+        done = subprocess.run(
+            ["doveadm", "-c", str(self.config), "auth", "test", user, password],
+            capture_output=True,
+        )
+        return done.returncode == 0
+
     def doveadm(self, *args: str) -> str:
         done = subprocess.run(
             ["doveadm", "-c", str(self.config), *args], check=True, capture_output=True, text=True
