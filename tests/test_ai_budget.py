@@ -245,15 +245,16 @@ async def test_waiters_are_served_in_order(fake: FakeTime) -> None:
 
 
 async def test_a_cancelled_waiter_takes_nothing(fake: FakeTime) -> None:
-    gate = asyncio.Event()
+    gate, waiting = asyncio.Event(), asyncio.Event()
 
     async def slow_sleep(seconds: float) -> None:
+        waiting.set()
         await gate.wait()
 
     b = RateBudget(1, 1000, clock=fake.clock, sleep=slow_sleep)
     await b.acquire(1)
     waiter = asyncio.create_task(b.acquire(1))
-    await asyncio.sleep(0)
+    await asyncio.wait_for(waiting.wait(), 10)  # the waiter waits for its turn
     waiter.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiter
