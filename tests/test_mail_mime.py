@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 from collections.abc import Iterator
@@ -80,6 +81,7 @@ def variants(raw: bytes, rng: random.Random) -> Iterator[bytes]:
             yield raw[:at] + bytes([rng.choice(b"\r\n-:\t \x80=")]) + raw[at + 1 :]
 
 
+@functools.cache
 def corpus() -> list[bytes]:
     found = hostile_messages()
     return [raw for raw in found if len(raw) < 1_000_000] + list(bench_messages(300, seed=5))
@@ -134,7 +136,9 @@ def test_shapes_it_leaves_to_feedparser(raw: bytes) -> None:
 
 
 def test_parsed_mail_is_the_same_either_way(monkeypatch: pytest.MonkeyPatch) -> None:
-    raws = corpus()
+    # Where the fast path declines, both sides are FeedParser's already: nothing to compare.
+    raws = [raw for raw in corpus() if message_tree(raw) is not None]
+    assert len(raws) > len(corpus()) * 3 // 4
     fast = [parse.parse_message(raw) for raw in raws]
     monkeypatch.setattr(parse, "message_tree", lambda raw: None)
     assert [parse.parse_message(raw) for raw in raws] == fast
