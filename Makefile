@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO := .demo
 
-.PHONY: demo test lint venv clean peers
+.PHONY: demo test check lint venv clean peers
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -30,12 +30,22 @@ demo: $(VENV)/.installed
 
 # The integration tests start a real Dovecot (TESTING.md): as root, install it when missing.
 # They use ports of their own, never 143/993, so a system Dovecot the package starts is harmless.
+# Dovecot's IMAP server is the dovecot-imapd package's: another imap-server package can take
+# its place and leave dovecot-core (and its `dovecot` command) behind, so look for the binary.
+# systemd-socket-activate comes with systemd.
+DOVECOT_IMAP := /usr/lib/dovecot/imap
 peers:
-	@command -v dovecot >/dev/null || [ "$$(id -u)" != 0 ] || { apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null; }
+	@{ [ -x $(DOVECOT_IMAP) ] && command -v systemd-socket-activate >/dev/null; } || \
+		[ "$$(id -u)" != 0 ] || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd systemd >/dev/null; }
 
+# The whole suite, as CI runs it.
 test: $(VENV)/.installed-test peers
 	$(BIN)/pytest
+
+# The fast loop: the unit tests only (no Dovecot, systemd, daemon process; tests/kinds.py).
+check: $(VENV)/.installed-test
+	$(BIN)/pytest -m "not integration"
 
 # Style, types, and the architecture's import contracts (pyproject.toml, docs/architecture.md).
 lint: $(VENV)/.installed-test

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 
+from bench import costs
 from bench.context import Context
 from bench.core import Goal, ScenarioResult, absolute, median
 from bench.mailbox import BenchMailbox
@@ -24,7 +25,8 @@ from bench.p4_model import cerebras_config
 from bench.procs import BIN, ModelServer
 from bench.queue import populate, sqlite_url
 
-TITLE = "start to READY=1; muninctl status"
+TITLE = "start to READY=1; muninctl status; single operations"
+PINGS = 20
 RULES = '\n[ai]\nbackend = "rules"\n'
 
 
@@ -56,8 +58,11 @@ def timed(command: list[str], count: int) -> list[float]:
     return found
 
 
-def status_calls(ctx: Context, config: str, db: str, count: int) -> tuple[list[float], list[float]]:
-    """Wall times of `muninctl status` and of `python -c pass`, interleaved."""
+def status_calls(
+    ctx: Context, config: str, db: str, count: int
+) -> tuple[list[float], list[float], list[float], list[float]]:
+    """Wall times of `muninctl status` and of `python -c pass`, interleaved; then ping round
+    trips (ms) on the idle daemon and beside busy clients (bench/costs.py)."""
     daemon = ctx.daemon(None, config, "p7-status")
     shutil.copyfile(db, daemon.db_path)
     daemon.start()
@@ -69,7 +74,10 @@ def status_calls(ctx: Context, config: str, db: str, count: int) -> tuple[list[f
         for _ in range(count):
             ours += timed(muninctl, 1)
             floor += timed([sys.executable, "-c", "pass"], 1)
-        return ours, floor
+        idle = [costs.ping_ms(daemon.socket) for _ in range(PINGS)]
+        with costs.busy_clients(daemon.socket):
+            busy = [costs.ping_ms(daemon.socket) for _ in range(PINGS)]
+        return ours, floor, idle, busy
     finally:
         daemon.stop()
 
@@ -82,15 +90,22 @@ def run(ctx: Context) -> ScenarioResult:
     asyncio.run(populate(sqlite_url(db), [], []))
     production = box.account_toml() + cerebras_config(server.base_url, concurrency=4)
     rules = box.account_toml() + RULES
-    figures: dict[str, list[float]] = {k: [] for k in ("cerebras", "rules", "first", "ctl", "py")}
+    names = ("cerebras", "rules", "first", "ctl", "py", "ping", "ping_busy", "ping_busy_max")
+    figures: dict[str, list[float]] = {k: [] for k in names}
+    steps: dict[str, list[float]] = {}
     try:
         for i in range(ctx.runs):
             figures["cerebras"].append(median(starts(ctx, production, str(db), k, "p7")) or 0)
             figures["rules"].append(median(starts(ctx, rules, str(db), k, "p7-rules")) or 0)
             figures["first"] += starts(ctx, production, None, 1, "p7-first")
-            ctl, py = status_calls(ctx, production, str(db), ctx.size.p7_status_calls)
+            ctl, py, ping, busy = status_calls(ctx, production, str(db), ctx.size.p7_status_calls)
             figures["ctl"].append((median(ctl) or 0) * 1000)
             figures["py"].append((median(py) or 0) * 1000)
+            figures["ping"].append(median(ping) or 0)
+            figures["ping_busy"].append(median(busy) or 0)
+            figures["ping_busy_max"].append(max(busy))
+            for name, ms in costs.step_costs().items():
+                steps.setdefault(name, []).append(ms)
             ctx.log(
                 f"P7 run {i + 1}: READY after {figures['cerebras'][-1]:.3f} s (cerebras), "
                 f"{figures['rules'][-1]:.3f} s (rules), {figures['first'][-1]:.3f} s (new "
@@ -122,5 +137,43 @@ def run(ctx: Context) -> ScenarioResult:
             note=f"median of {ctx.size.p7_status_calls} calls per run",
         ),
     ]
-    result.details = {"starts_per_run": k, "runs": figures}
+    result.rows += [
+        absolute("P7", "ping round trip, idle daemon", "ms", figures["ping"], None),
+        absolute(
+            "P7",
+            "ping round trip beside busy clients",
+            "ms",
+            figures["ping_busy"],
+            None,
+            "slowest of them",
+            median(figures["ping_busy_max"]),
+            note=f"{costs.IDLE_CLIENTS} idle connections and a 10 MB line being sent; "
+            f"median of {PINGS} pings per run",
+        ),
+        absolute(
+            "P7",
+            "parse: a message with a 10 MB attachment",
+            "ms",
+            steps.get("parse_10mb_attachment", []),
+            None,
+        ),
+        absolute(
+            "P7",
+            "trim: the slowest pathological body (about 1 MB)",
+            "ms",
+            steps.get("trim_pathological", []),
+            None,
+        ),
+        absolute(
+            "P7", "rules backend: a typical message", "ms", steps.get("rules_typical", []), None
+        ),
+        absolute(
+            "P7",
+            "rules backend: a 2.3 MB body (read up to its cap)",
+            "ms",
+            steps.get("rules_huge_body", []),
+            None,
+        ),
+    ]
+    result.details = {"starts_per_run": k, "runs": figures, "steps_ms": steps}
     return result

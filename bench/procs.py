@@ -42,6 +42,8 @@ class Daemon:
             out.write(config)
         self.proc: subprocess.Popen[bytes] | None = None
         self.notify: NotifyReceiver | None = None
+        self.env: dict[str, str] = {}  # added to the process's environment
+        self.pings: list[float] = []  # when WATCHDOG=1 came, kept from the last run at its stop
         self.started_at = 0.0
         self.stop_seconds = 0.0
 
@@ -54,7 +56,7 @@ class Daemon:
         notify_path = self.state / "notify.sock"
         notify_path.unlink(missing_ok=True)
         self.notify = NotifyReceiver(notify_path)
-        env = clean_env(NOTIFY_SOCKET=str(notify_path))
+        env = clean_env(NOTIFY_SOCKET=str(notify_path)) | self.env
         with (self.state / "daemon.log").open("ab") as log:
             self.started_at = time.monotonic()
             self.proc = subprocess.Popen(
@@ -103,6 +105,7 @@ class Daemon:
             if self.stop_seconds > SLOW_STOP_S:
                 SLOW_STOPS.append(f"{self.state.name}: {self.stop_seconds:.1f} s")
         if self.notify is not None:
+            self.pings = self.notify.times_of("WATCHDOG=1")
             self.notify.close()
             self.notify = None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -15,11 +16,29 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from muninmaild.store.engine import create_engine
 from muninmaild.store.migrate import migrate
 from muninmaild.store.repository import Repository
+from tests import kinds
 from tests.peers.dovecot import Dovecot
 from tests.peers.dovecot import available as dovecot_available
 
 PG_URL = os.environ.get("MUNIN_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI") == "true"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Integration (tests/kinds.py): marked slow, or using a fixture that starts a peer."""
+    for item in items:
+        fixtures = kinds.INTEGRATION_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+        if item.get_closest_marker("slow") or fixtures:
+            item.add_marker(pytest.mark.integration)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # Before any fixture of the test, module-scoped ones too, may start a process.
+    kinds.set_current(item.get_closest_marker("integration") is not None)
+
+
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    kinds.set_current(None)
 
 
 def peer_missing(what: str) -> None:
@@ -42,28 +61,46 @@ async def sqlite_engine(sqlite_url: str) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh database on the machine's PostgreSQL, dropped afterwards."""
-    import asyncio
-
-    name = f"munin_test_{uuid.uuid4().hex[:12]}"
-
-    async def run(sql: str) -> None:
-        engine = create_engine(PG_URL)
-        try:
-            async with engine.connect() as conn:
-                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-                await conn.execute(text(sql))
-        finally:
-            await engine.dispose()
-
+async def _pg_admin(url: str, *statements: str) -> None:
+    engine = create_engine(url)
     try:
-        asyncio.run(run(f"CREATE DATABASE {name}"))
+        async with engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            for sql in statements:
+                await conn.execute(text(sql))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A database of the session's own on the machine's PostgreSQL, dropped at its end."""
+    name = f"munin_test_{uuid.uuid4().hex[:12]}"
+    try:
+        asyncio.run(_pg_admin(PG_URL, f"CREATE DATABASE {name}"))
     except OSError:
         peer_missing("PostgreSQL on 127.0.0.1:5432")
     yield PG_URL.rsplit("/", 1)[0] + "/" + name
-    asyncio.run(run(f"DROP DATABASE {name} WITH (FORCE)"))
+    asyncio.run(_pg_admin(PG_URL, f"DROP DATABASE {name} WITH (FORCE)"))
+
+
+@pytest.fixture
+def pg_url(pg_database: str) -> str:
+    """The session's database, as new: nothing connected, an empty `public` schema.
+
+    The same to the code under test as a database of its own (everything lives in `public`),
+    at a fifth of the cost of creating and dropping one for each test.
+    """
+    asyncio.run(
+        _pg_admin(
+            pg_database,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            "DROP SCHEMA public CASCADE",
+            "CREATE SCHEMA public",
+        )
+    )
+    return pg_database
 
 
 @pytest.fixture

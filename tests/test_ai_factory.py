@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 # Run in a fresh interpreter: in the test process the SDK is long loaded by other tests.
 FIRST_CALLS = """
-import asyncio, json, sys, time
+import asyncio, json, sys, threading
 from muninmaild.ai import factory
 from muninmaild.ai.base import ModelInput
 from muninmaild.config.settings import AISettings, Secret
@@ -30,38 +30,48 @@ def counted(*args, **kwargs):
 
 factory.RateBudget = counted
 
+# Every module loaded from now on: its name, whether the event loop's thread loaded it, and
+# how many times the loop had ticked by then.
+LOOP_THREAD = threading.get_ident()
+ticks = 0
+loads = []
+
+def on_audit(event, args):
+    if event == "import":
+        loads.append((args[0], threading.get_ident() == LOOP_THREAD, ticks))
+
+sys.addaudithook(on_audit)
+
 def item(n):
     return ModelInput(n, "Report", "a@example.com", "b@example.com", "", "Please send it.")
 
 async def main(server):
+    global ticks
     settings = AISettings(backend="cerebras", base_url=server.base_url, api_key=Secret("k"))
     backend = factory.make_backend(settings)
     loaded_before = "cerebras.cloud.sdk" in sys.modules
-    gaps, last, running = [], time.monotonic(), True
+    running = True
 
     async def tick():
-        nonlocal last
+        global ticks
         while running:
-            await asyncio.sleep(0.002)
-            now = time.monotonic()
-            gaps.append(now - last)
-            last = now
+            await asyncio.sleep(0.002)  # the loop's other work: the watchdog, the socket
+            ticks += 1
 
     ticker = asyncio.create_task(tick())
-    await asyncio.sleep(0.01)
-    start = time.monotonic()
     answers = await asyncio.gather(*(backend.analyse(item(n)) for n in range(8)))
-    took = time.monotonic() - start
     running = False
     await ticker
     await backend.aclose()
+    sdk = [load for load in loads if load[0].startswith(("cerebras", "muninmaild.ai.cerebras"))]
     print(json.dumps({
         "loaded_before": loaded_before,
         "loaded_after": "cerebras.cloud.sdk" in sys.modules,
         "builds": builds,
         "answers": len(answers),
-        "first_calls_s": took,
-        "longest_gap_s": max(gaps),
+        "sdk_modules": len(sdk),
+        "sdk_modules_on_loop": [name for name, on_loop, _ in sdk if on_loop],
+        "ticks_while_loading": sdk[-1][2] - sdk[0][2] if sdk else 0,
     }))
 
 with FakeModelServer() as server:
@@ -89,8 +99,9 @@ def test_the_sdk_loads_on_the_first_message_once_for_all_workers_and_off_the_loo
     assert result["loaded_after"] is True
     assert result["answers"] == 8
     assert result["builds"] == 1, "eight workers arriving at once built one client"
-    # Imported on the event loop, the SDK would stop it for the whole import: one gap as long
-    # as the first calls. In a thread the loop goes on ticking meanwhile.
-    first_calls_s, longest_gap_s = result["first_calls_s"], result["longest_gap_s"]
-    assert isinstance(first_calls_s, float) and isinstance(longest_gap_s, float)
-    assert longest_gap_s < first_calls_s / 2, result
+    # Imported on the event loop, the SDK would stop it for the whole import (the watchdog
+    # ping and the control socket with it). In a thread the loop goes on ticking meanwhile.
+    # (bench P4 has the longest gap between watchdog pings while the SDK loads.)
+    assert isinstance(result["sdk_modules"], int) and result["sdk_modules"] > 10, result
+    assert result["sdk_modules_on_loop"] == [], result
+    assert isinstance(result["ticks_while_loading"], int) and result["ticks_while_loading"] > 0

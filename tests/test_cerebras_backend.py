@@ -247,9 +247,10 @@ async def test_faults_map_to_model_errors_without_the_key(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     server.queue_faults(fault)
-    started = time.monotonic()
     error = await expect_error(backend, kind)
-    assert time.monotonic() - started < 2.0
+    # One request, no retry inside the SDK: a retry would have been answered and succeeded.
+    # A `timeout` is held 3 s and then dropped: only our own timeout gives its words.
+    assert server.requests == 1
     assert words in str(error)
     assert KEY not in str(error)
     assert KEY not in repr(error.args)

@@ -11,7 +11,6 @@ import logging
 import os
 import socket
 import stat
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +33,7 @@ from muninmaild.records import ReloadOutcome
 from muninmaild.redact import Redactor
 from muninmaild.service.compose import Parts, build
 from tests.factories import claim_one, complete_one, new_message
+from tests.waiting import until
 
 NO_SUCH_GROUP = "muninmail-test-no-such-group"
 
@@ -286,15 +286,18 @@ async def test_a_peer_refused_again_and_again_is_logged_once_a_minute(
 
 
 def test_the_next_refusal_logged_says_how_many_were_not(caplog: pytest.LogCaptureFixture) -> None:
-    throttled = _Throttled(every_s=0.05)
+    now = [1000.0]
+    throttled = _Throttled(every_s=60, clock=lambda: now[0])
     for _ in range(5):
         throttled.warn("busy", "refused control connection: %d busy connections", 64)
-    time.sleep(0.06)
+    now[0] += 59.5  # still within the minute
+    throttled.warn("busy", "refused control connection: %d busy connections", 64)
+    now[0] += 0.5
     throttled.warn("busy", "refused control connection: %d busy connections", 64)
     said = [r.getMessage() for r in caplog.records]
     assert said == [
         "refused control connection: 64 busy connections",
-        "refused control connection: 64 busy connections (4 more like it in the last 0.05 s "
+        "refused control connection: 64 busy connections (5 more like it in the last 60 s "
         "not logged)",
     ]
 
@@ -370,7 +373,7 @@ async def test_when_every_connection_is_busy_a_newcomer_gets_unavailable(
         try:
             busy.writer.write(b'{"id": 1, "cmd": "wait-idle", "args": {"timeout": 30}}\n')
             await busy.writer.drain()
-            await asyncio.sleep(0.1)
+            await until(lambda: s.server.busy == 1)
             late, first = await Client.connect(s.path)
             await late.close()
             assert first["error"]["code"] == "unavailable"
@@ -385,7 +388,7 @@ async def test_closing_the_server_ends_a_running_wait(parts: Parts, tmp_path: Pa
         c, _ = await Client.connect(s.path)
         c.writer.write(b'{"id": 1, "cmd": "wait-idle", "args": {"timeout": 60}}\n')
         await c.writer.drain()
-        await asyncio.sleep(0.1)
+        await until(lambda: s.server.busy == 1)
     try:
         assert await c.at_eof()
     finally:

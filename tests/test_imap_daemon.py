@@ -8,8 +8,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.daemon_proc import finish, start, stop, write_config
 from tests.peers.dovecot import PASSWORD, USER, Dovecot, message
+
+pytestmark = pytest.mark.integration  # starts the daemon as a process (tests/kinds.py)
 
 
 def imap_config(path: Path, state: Path, dovecot: Dovecot) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 from collections.abc import Iterator
@@ -40,6 +41,9 @@ def dump(msg: Message) -> Dump:
     return out
 
 
+EDGE_LEVELS = 8
+
+
 def feedparser(raw: bytes) -> Message:
     return BytesParser(policy=policy.compat32).parsebytes(raw)
 
@@ -55,6 +59,10 @@ def variants(raw: bytes, rng: random.Random) -> Iterator[bytes]:
     yield b" a first header line that continues nothing\r\n" + raw
     yield b": a header without a name\r\n" + raw
     boundaries = re.findall(rb'boundary="?([^"\r\n;]+)', raw)
+    # The outermost and innermost levels: a message nested two thousand deep would otherwise
+    # give 16,000 variants of 140 KB, two thirds of the run, each like the ones kept.
+    if len(boundaries) > 2 * EDGE_LEVELS:
+        boundaries = boundaries[:EDGE_LEVELS] + boundaries[-EDGE_LEVELS:]
     for boundary in boundaries:
         sep = b"--" + boundary
         yield raw.replace(sep + b"--", sep)  # no closing boundary
@@ -73,6 +81,7 @@ def variants(raw: bytes, rng: random.Random) -> Iterator[bytes]:
             yield raw[:at] + bytes([rng.choice(b"\r\n-:\t \x80=")]) + raw[at + 1 :]
 
 
+@functools.cache
 def corpus() -> list[bytes]:
     found = hostile_messages()
     return [raw for raw in found if len(raw) < 1_000_000] + list(bench_messages(300, seed=5))
@@ -127,7 +136,9 @@ def test_shapes_it_leaves_to_feedparser(raw: bytes) -> None:
 
 
 def test_parsed_mail_is_the_same_either_way(monkeypatch: pytest.MonkeyPatch) -> None:
-    raws = corpus()
+    # Where the fast path declines, both sides are FeedParser's already: nothing to compare.
+    raws = [raw for raw in corpus() if message_tree(raw) is not None]
+    assert len(raws) > len(corpus()) * 3 // 4
     fast = [parse.parse_message(raw) for raw in raws]
     monkeypatch.setattr(parse, "message_tree", lambda raw: None)
     assert [parse.parse_message(raw) for raw in raws] == fast

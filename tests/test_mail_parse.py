@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import time
 from datetime import UTC, datetime, timedelta, timezone
 from email.message import EmailMessage
 from pathlib import Path
@@ -541,7 +540,7 @@ def test_header_line_of_200_kb_is_capped() -> None:
     assert parsed.body_text == "body"
 
 
-def test_ten_megabyte_attachment_is_measured_quickly_and_not_kept() -> None:
+def test_ten_megabyte_attachment_is_measured_and_not_kept() -> None:
     data = base64.encodebytes(b"\x01" * 10_000_000)
     body = multipart(
         part("text/plain", b"big file attached"),
@@ -552,9 +551,7 @@ def test_ten_megabyte_attachment_is_measured_quickly_and_not_kept() -> None:
             f"{ATTACHED}; filename=big.zip",
         ),
     )
-    started = time.perf_counter()
-    parsed = parse_message(b"Subject: big\r\n" + body)
-    assert time.perf_counter() - started < 10
+    parsed = parse_message(b"Subject: big\r\n" + body)  # its time: bench P7
     assert parsed.attachments == (Attachment("big.zip", "application/zip", 10_000_000),)
     assert parsed.body_text == "big file attached"
     assert len(repr(parsed)) < 2_000

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+import select
 import shutil
 import socket
 import sqlite3
@@ -23,8 +24,11 @@ from typing import Any
 
 import pytest
 
-from tests.daemon_proc import DEMO_MAILDIR, PROMPT_S, clean_env, finish, start, stop
+from tests.conftest import peer_missing
+from tests.daemon_proc import DEMO_MAILDIR, clean_env, finish, start, stop
 from tests.fakes.notify import NotifyReceiver
+
+pytestmark = pytest.mark.integration  # starts the daemon as a process (tests/kinds.py)
 
 BIN = Path(sys.executable).parent
 MUNINCTL = str(BIN / "muninctl")
@@ -113,6 +117,11 @@ class Daemon:
         self._notify.close()
         self.proc = None
         return code, err
+
+    def reports(self) -> list[str]:
+        """The STATUS= lines sent so far (every 5 s, and with READY=1)."""
+        assert self._notify is not None
+        return [line for line in self._notify.lines() if line.startswith("STATUS=")]
 
 
 @pytest.fixture(scope="module")
@@ -355,15 +364,15 @@ def connect_patiently(sock: socket.socket, path: Path) -> None:
     raise AssertionError("the daemon accepts no connections")
 
 
-def ping_time(path: Path) -> float:
-    """Connect, greeting, ping, answer: the whole round trip in seconds."""
-    started = time.perf_counter()
+def ping(path: Path) -> None:
+    """Connect, greeting, ping, answer, each within the client's 5 s: not refused, not stuck.
+    (How fast: bench P7 has the round trip beside a busy client.)"""
     client = Raw(path)
     try:
+        assert client.greeting["server"] == "muninmaild"
         assert client.send(b'{"id": 1, "cmd": "ping"}\n')["result"] == {"pong": True}
     finally:
         client.close()
-    return time.perf_counter() - started
 
 
 def test_every_error_code_a_client_can_cause(demo: Daemon) -> None:
@@ -403,7 +412,7 @@ def test_garbage_a_huge_line_and_500_idle_connections_leave_ping_prompt(demo: Da
         assert codes <= {"bad_request", "too_large"} and codes
     finally:
         garbage.close()
-    assert ping_time(demo.sock) < PROMPT_S
+    ping(demo.sock)
 
     def flood() -> None:
         with socket.socket(socket.AF_UNIX) as s:
@@ -415,7 +424,7 @@ def test_garbage_a_huge_line_and_500_idle_connections_leave_ping_prompt(demo: Da
     thread = threading.Thread(target=flood)
     thread.start()
     try:
-        assert ping_time(demo.sock) < PROMPT_S
+        ping(demo.sock)
     finally:
         thread.join(10)
     assert not thread.is_alive()
@@ -427,8 +436,8 @@ def test_garbage_a_huge_line_and_500_idle_connections_leave_ping_prompt(demo: Da
             idle.append(s)
             s.settimeout(5)
             connect_patiently(s, demo.sock)
-        times = [ping_time(demo.sock) for _ in range(5)]
-        assert max(times) < PROMPT_S, times
+        for _ in range(5):
+            ping(demo.sock)
     finally:
         for s in idle:
             s.close()
@@ -486,18 +495,20 @@ def test_pause_stops_fetching_and_claiming_and_survives_a_restart(own_state: Pat
         assert ctl_json(sock, "pause", "--json") == {"paused": {"fetcher": True, "processor": True}}
         code, err = daemon.stop()
         assert code == 0, err
+        add_mail(maildir, 2)  # there when the daemon first looks
         daemon.start()
         assert ctl_json(sock, "status")["paused"] == {"fetcher": True, "processor": True}
         assert "fetcher paused, processor paused" in ok(sock, "status")
-
-        add_mail(maildir, 2)
-        assert "the fetcher is paused" in ok(sock, "fetch-now")
-        time.sleep(1.5)  # longer than the poll interval: a running fetcher would have synced
+        # The fetcher's first pass ("starting" until it ends) found the pause and synced nothing.
+        wait_until(lambda: ctl_json(sock, "status")["accounts"][0]["state"] == "paused")
         assert ctl_json(sock, "status")["queue"]["pending"] == 0
+        assert "the fetcher is paused" in ok(sock, "fetch-now")
 
         assert ok(sock, "resume", "fetcher") == "fetcher running, processor paused\n"
         wait_until(lambda: ctl_json(sock, "status")["queue"]["pending"] == 2)
-        time.sleep(1.2)  # the processor looks at the pause every second: it claims nothing
+        # The daemon's own status line says its processor holds the pause with the mail there.
+        held = "STATUS=pending 2, processing 0, completed 0, failed 0 (processor paused)"
+        wait_until(lambda: held in daemon.reports(), timeout=20)
         assert ctl_json(sock, "status")["queue"] == {
             "pending": 2,
             "processing": 0,
@@ -519,30 +530,56 @@ def test_pause_stops_fetching_and_claiming_and_survives_a_restart(own_state: Pat
 def check_waits_time_out_and_busy_slots_refuse(sock: Path) -> None:
     """With work queued and the processor paused, wait-idle cannot finish: two of them fill
     both connection slots (control_max_connections = 2), and a third client is refused."""
-    env = clean_env()
-    waiters = [
-        subprocess.Popen(
-            [MUNINCTL, "--socket", str(sock), "wait-idle", "--timeout", "2.5"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        for _ in range(2)
-    ]
+    waiters = [Waiter(sock), Waiter(sock)]
     try:
-        time.sleep(0.5)
+        fill_with_busy_waiters(sock, waiters)
         refused = ctl(sock, "ping")
         assert refused.returncode == 1 and "(unavailable)" in refused.stderr
+        answers = [w.client.read()["error"] for w in waiters]
     finally:
-        results = [w.communicate(timeout=20) for w in waiters]
-    for waiter, (_, err) in zip(waiters, results, strict=True):
-        assert waiter.returncode == 75, err
-        assert "not idle after 2.5 s: 2 message(s) pending or processing" in err
+        for w in waiters:
+            w.client.close()
+    for answer in answers:
+        assert answer["code"] == "timeout", answer
+        assert "not idle after 5 s: 2 message(s) pending or processing" in answer["message"]
+    done = ctl(sock, "wait-idle", "--timeout", "0.5")
+    assert done.returncode == 75, done.stderr
+    assert "not idle after 0.5 s: 2 message(s) pending or processing" in done.stderr
 
 
-@pytest.mark.skipif(not shutil.which(ACTIVATE[0]), reason="needs systemd-socket-activate")
+class Waiter:
+    """A connection sending `wait-idle` for 5 s: busy once the daemon has read the request."""
+
+    def __init__(self, sock: Path) -> None:
+        self.client = Raw(sock)
+        self.client.sock.settimeout(30)
+        self.client.sock.sendall(b'{"id": 1, "cmd": "wait-idle", "args": {"timeout": 5}}\n')
+
+    def was_closed(self) -> bool:
+        """Made room for a newcomer while still idle: the daemon said so and hung up."""
+        readable, _, _ = select.select([self.client.sock], [], [], 0)
+        return bool(readable)
+
+
+def fill_with_busy_waiters(sock: Path, waiters: list[Waiter]) -> None:
+    """Until a newcomer is refused: a waiter whose request the daemon had not read yet makes
+    room for it instead, and is replaced by a new waiter."""
+    deadline = time.monotonic() + 20
+    while True:
+        probe = Raw(sock)
+        probe.close()
+        if probe.greeting.get("error", {}).get("code") == "unavailable":
+            return
+        assert time.monotonic() < deadline, "the waiters never both became busy"
+        for n, waiter in enumerate(waiters):
+            if waiter.was_closed():
+                waiter.client.close()
+                waiters[n] = Waiter(sock)
+
+
 def test_socket_activation_from_outside(own_state: Path) -> None:
+    if not shutil.which(ACTIVATE[0]):
+        peer_missing("systemd-socket-activate (the systemd package)")
     config = write_config(own_state, DEMO_MAILDIR)
     sock = own_state / "activated.sock"
     proc = subprocess.Popen(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 
@@ -20,7 +19,7 @@ from muninmaild.ai.rules.backend import (
     summarise,
 )
 from muninmaild.ai.rules.dates import find_dates, first_date
-from muninmaild.ai.rules.text import sentences, split_sentences, truncate
+from muninmaild.ai.rules.text import MAX_TEXT_CHARS, sentences, split_sentences, truncate
 from muninmaild.config.settings import DEFAULT_FLAGS, FlagSpec
 from muninmaild.mail.headers import is_automated
 from muninmaild.records import Analysis, Todo, TokenUsage
@@ -676,11 +675,14 @@ def test_odd_input_never_raises(body: str) -> None:
     assert_well_formed(analysis)
 
 
-def test_huge_body_is_fast() -> None:
-    item = message("Please send it by Friday. Can we meet at 3pm? " * 50_000)
-    started = time.perf_counter()
-    analyse_message(item, DEFAULT_FLAGS, lambda: REF)
-    assert time.perf_counter() - started < 2.0
+def test_a_huge_body_is_read_only_up_to_the_cap() -> None:
+    """The work on a body is bounded: past MAX_TEXT_CHARS nothing is read (bench P7 has the
+    time it takes)."""
+    body = "Please send it by Friday. Can we meet at 3pm? " * 50_000
+    huge = analyse_message(message(body), DEFAULT_FLAGS, lambda: REF)
+    assert huge == analyse_message(message(body[:MAX_TEXT_CHARS]), DEFAULT_FLAGS, lambda: REF)
+    assert_well_formed(huge)
+    assert huge.todos  # the capped text was read, not skipped
 
 
 TYPICAL = """Hi Robin,
@@ -696,17 +698,6 @@ Can we meet on Thursday at 3pm to go through it?
 
 Thanks,
 Alex"""
-
-
-def test_typical_message_is_analysed_quickly() -> None:
-    item = message(TYPICAL)
-    analyse_message(item)
-    runs = 200
-    started = time.perf_counter()
-    for _ in range(runs):
-        analyse_message(item)
-    # The target is well under a millisecond; the bound is loose so a busy machine passes.
-    assert (time.perf_counter() - started) / runs < 0.01
 
 
 def test_typical_message_end_to_end() -> None:

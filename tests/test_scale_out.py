@@ -28,6 +28,7 @@ DAEMONS = 4
 FIRST = 5000
 LATER = 200
 PAUSED = 100
+HELD = "(processor paused)"  # the end of a status line while the processor holds a pause
 MESSAGE = (
     "From: a{n}@example.com\nSubject: Note {n}\nMessage-ID: <note-{n}@example.com>\n\nHi {n}.\n"
 )
@@ -149,6 +150,11 @@ def cluster(tmp_path: Path, db_url: str) -> Iterator[tuple[list[Daemon], Path]]:
             d.notify.close()
 
 
+def status_lines(daemon: Daemon, since: int) -> list[str]:
+    """The STATUS= lines it sent after its first `since` notifications."""
+    return [line for line in daemon.notify.lines()[since:] if line.startswith("STATUS=")]
+
+
 def holder_pid(url: str) -> int:
     [(holder,)] = sql(url, "SELECT holder FROM fetch_leases")
     return int(str(holder).split(":")[1])
@@ -185,11 +191,29 @@ def test_daemons_share_the_work_and_survive_one_killed(
     assert all(states[d.proc.pid] == "alive" for d in alive)
 
     # A pause from one instance stops claiming on all; a resume from another restarts them.
+    # Each instance's status line (every 5 s) says whether its own processor holds the pause.
     ctl(alive[0].sock, "pause", "processor")
-    time.sleep(1.5)  # every instance re-reads the pause within a second
+    marks = [len(d.notify.lines()) for d in alive]
+    wait_until(
+        lambda: all(
+            any(line.endswith(HELD) for line in status_lines(d, m))
+            for d, m in zip(alive, marks, strict=True)
+        ),
+        30,
+        "every processor paused",
+    )
     deliver(maildir, total + 1, PAUSED)
     wait_until(lambda: statuses(db_url).get("pending", 0) == PAUSED, 30, "paused mail queued")
-    time.sleep(2)
+    # Two more lines from every instance, each saying paused, with the mail there: meanwhile
+    # the processors looked at the pause again and again (every second) and claimed nothing.
+    marks = [len(d.notify.lines()) for d in alive]
+    wait_until(
+        lambda: all(len(status_lines(d, m)) >= 2 for d, m in zip(alive, marks, strict=True)),
+        30,
+        "two status lines from each",
+    )
+    for d, m in zip(alive, marks, strict=True):
+        assert all(line.endswith(HELD) for line in status_lines(d, m)), status_lines(d, m)
     assert statuses(db_url) == {"completed": total, "pending": PAUSED}
     ctl(alive[1].sock, "resume", "processor")
     wait_until(lambda: statuses(db_url) == {"completed": total + PAUSED}, 60, "resumed processing")
@@ -203,6 +227,21 @@ def test_daemons_share_the_work_and_survive_one_killed(
 @pytest.mark.postgres
 def test_notify_wakes_an_idle_instance_on_another_host(tmp_path: Path, pg_url: str) -> None:
     """A worker that polls only every 60 s still takes mail queued elsewhere at once."""
+    from muninmaild.store.migrate import migrate
+    from muninmaild.store.repository import Repository
+    from tests.factories import new_message
+
+    async def queue_elsewhere(first: int, count: int) -> None:
+        engine = create_engine(pg_url)
+        try:
+            await migrate(engine)  # the schema is there before the worker starts
+            await Repository(engine).add_messages(
+                [new_message(i) for i in range(first, first + count)]
+            )
+        finally:
+            await engine.dispose()
+
+    asyncio.run(queue_elsewhere(1, 1))  # taken on its first look at the queue
     state = tmp_path / "worker"
     state.mkdir()
     path = config(state, pg_url, tmp_path / "unused")
@@ -212,22 +251,11 @@ def test_notify_wakes_an_idle_instance_on_another_host(tmp_path: Path, pg_url: s
     proc = start(path, env=clean_env(NOTIFY_SOCKET=str(notify.path)))
     try:
         assert notify.wait_for("READY=1", 30), proc.stderr
-        time.sleep(1.0)  # past its first look at the queue: now it idles for 60 s
-
-        async def queue_elsewhere() -> None:
-            from muninmaild.store.repository import Repository
-            from tests.factories import new_message
-
-            engine = create_engine(pg_url)
-            try:
-                await Repository(engine).add_messages([new_message(i) for i in range(1, 21)])
-            finally:
-                await engine.dispose()
-
-        began = time.monotonic()
-        asyncio.run(queue_elsewhere())
-        wait_until(lambda: statuses(pg_url) == {"completed": 20}, 10, "the woken worker")
-        assert time.monotonic() - began < 5
+        # Its first look at the queue is over once that message is done: now it idles for 60 s.
+        wait_until(lambda: statuses(pg_url) == {"completed": 1}, 30, "the first message")
+        asyncio.run(queue_elsewhere(2, 20))
+        # Well within the 60 s: only the notification can have woken it.
+        wait_until(lambda: statuses(pg_url) == {"completed": 21}, 30, "the woken worker")
     finally:
         code, _, err = stop(proc)
         notify.close()

@@ -124,25 +124,26 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
 
 def _provision(ns: SystemdNamespace) -> None:
-    """What the package's postinst does, plus two users to try muninctl with."""
+    """What the package's postinst does, plus two users to try muninctl with.
+
+    The machine may have run muninmail already: its users, /etc/muninmail and its queue in
+    /var/lib/muninmail are seen inside too (under the overlays, so nothing here changes them).
+    The tests start from a fresh install: the folders are emptied inside only, and users that
+    exist are used as they are."""
+    ns.check("rm", "-rf", "/etc/muninmail", "/var/lib/muninmail")  # in the overlays only
     ns.check("systemd-sysusers", f"{PREFIX}/lib/sysusers.d/muninmail.conf")
-    ns.check("useradd", "--no-create-home", "--groups", "muninmail", MEMBER)
-    ns.check("useradd", "--no-create-home", OUTSIDER)
+    for user in (MEMBER, OUTSIDER):
+        if ns.run("id", "-u", user).returncode != 0:
+            ns.check("useradd", "--no-create-home", user)
+    ns.check("usermod", "--append", "--groups", "muninmail", MEMBER)
+    if "muninmail" in ns.check("id", "-nG", OUTSIDER).split():
+        ns.check("gpasswd", "--delete", OUTSIDER, "muninmail")
     ns.check("install", "-d", "-o", "root", "-g", "muninmail", "-m", "0750", "/etc/muninmail")
     ns.write("/etc/muninmail/muninmaild.toml", CONFIG.format(level="info"))
 
 
 def _messages(entries: list[dict[str, object]]) -> list[str]:
     return [str(e.get("MESSAGE", "")) for e in entries]
-
-
-def _seconds(value: str) -> float:
-    """A systemd time span as `systemctl show` prints it ("40s", "1min 30s", "500ms")."""
-    units = {"min": 60.0, "ms": 0.001, "us": 1e-6, "s": 1.0, "h": 3600.0}
-    total = 0.0
-    for number, unit in re.findall(r"([\d.]+)(min|ms|us|s|h)", value):
-        total += float(number) * units[unit]
-    return total
 
 
 def test_installed_units_verify_cleanly_and_score_at_most_1_2(site: Site) -> None:
@@ -166,23 +167,20 @@ def test_installed_units_verify_cleanly_and_score_at_most_1_2(site: Site) -> Non
 
 def test_start_reaches_active_with_the_queue_counts_in_its_status(site: Site) -> None:
     assert site.ns.run("test", "-e", "/etc/muninmail/credentials").returncode == 1
-    started = time.monotonic()
+    # Type=notify: start returns once the daemon said READY=1. (How soon: bench P7.)
     result = site.ns.systemctl("start", SERVICE)
-    took = time.monotonic() - started
     assert result.returncode == 0, result.stderr
     show = site.show()
     assert (show["ActiveState"], show["SubState"]) == ("active", "running")
     assert re.fullmatch(
         r"pending \d+, processing \d+, completed \d+, failed \d+", show["StatusText"]
     )
-    assert took < 20, f"systemctl start took {took:.2f} s"
     # A missing credentials folder is made by systemd (ConfigurationDirectory=), not a failure.
     assert site.ns.run("test", "-d", "/etc/muninmail/credentials").returncode == 0
     total = site.mail_count()
     site.ns.wait_for(
         lambda: f"completed {total}," in site.show()["StatusText"], 20, "the status line's counts"
     )
-    print(f"\nsystemctl start {SERVICE}: active after {took:.2f} s")
 
 
 def test_muninctl_works_through_the_activated_socket(site: Site) -> None:
@@ -306,15 +304,14 @@ def test_stop_sends_stopping_and_exits_0_within_the_stop_timeout(site: Site) -> 
     site.ns.check("systemctl", "log-level", "debug")  # systemd logs each notification it gets
     cursor = site.ns.cursor()
     try:
-        started = time.monotonic()
         site.ns.check("systemctl", "stop", SERVICE)
-        took = time.monotonic() - started
     finally:
         site.ns.check("systemctl", "log-level", "info")
     show = site.show()
     assert (show["ActiveState"], show["Result"]) == ("inactive", "success")
-    assert (show["ExecMainCode"], show["ExecMainStatus"]) == ("1", "0")  # exited, status 0
-    assert took < _seconds(show["TimeoutStopUSec"])
+    # Exited with status 0: a stop that outlasted TimeoutStopUSec would end in Result=timeout
+    # and a SIGKILL (ExecMainCode 2, killed).
+    assert (show["ExecMainCode"], show["ExecMainStatus"]) == ("1", "0")
     messages = _messages(site.ns.journal("-u", SERVICE, after=cursor))
     assert any(
         m.startswith(f"muninmaild.service: Got notification message from PID {pid} (STOPPING=1")
@@ -336,8 +333,8 @@ def test_a_broken_config_ends_failed_with_a_readable_line_and_no_restart_loop(
         "failed",
         "78",
     )
-    time.sleep(_seconds(show["RestartUSec"]) + 1)  # a restart would have come by now
-    assert site.show()["ActiveState"] == "failed"
+    # A restart to come would show as SubState "auto-restart" for RestartSec; "failed" means
+    # systemd has decided against one (RestartPreventExitStatus=78).
     assert int(site.show()["NRestarts"]) == restarts
     errors = _messages(_errors_since(site, cursor))
     line = "muninmaild: configuration error: daemon.log_levle"

@@ -40,6 +40,10 @@ from cerebras.cloud.sdk import (
     PermissionDeniedError,
     RateLimitError,
 )
+
+# The client loads its resources on first use of `client.chat`, which would be on the event
+# loop; imported here, they load with the rest of the SDK in the factory's thread.
+from cerebras.cloud.sdk.resources import AsyncChatResource  # noqa: F401
 from cerebras.cloud.sdk.types.chat.chat_completion import (
     ChatCompletionResponse,
     ChatCompletionResponseChoice,

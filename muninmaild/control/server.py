@@ -37,13 +37,14 @@ class _Throttled:
     """At most one warning a minute for each kind of refusal, with how many it stood for:
     a client retrying in a loop must not flood the journal."""
 
-    def __init__(self, every_s: float = 60.0) -> None:
+    def __init__(self, every_s: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
         self._every = every_s
+        self._clock = clock
         self._last: dict[object, float] = {}
         self._quiet: dict[object, int] = {}
 
     def warn(self, key: object, message: str, *args: object) -> None:
-        now = time.monotonic()
+        now = self._clock()
         last = self._last.get(key)
         if last is not None and now - last < self._every:
             self._quiet[key] = self._quiet.get(key, 0) + 1
@@ -78,6 +79,11 @@ class ControlServer:
     @property
     def connections(self) -> int:
         return len(self._connections)
+
+    @property
+    def busy(self) -> int:
+        """Connections answering a request now (only these are never made room from)."""
+        return sum(c.busy for c in self._connections)
 
     async def __aenter__(self) -> ControlServer:
         """Start accepting; the event loop serves the socket until the block ends."""

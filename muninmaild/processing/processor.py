@@ -124,6 +124,7 @@ class Processor:
                         log.error("processor: %s; retrying in %.0f s", exc, wait)
                     else:
                         log.exception("processor cannot claim messages; retrying in %.0f s", wait)
+                    self._wake.clear()  # a wake from before the failure must not skip the backoff
                     await self._idle(wait)
         finally:
             await self._release_unstarted()
@@ -132,6 +133,9 @@ class Processor:
 
     async def _feed_once(self) -> bool:
         """Claim for the idle workers, or wait; False when a run-once feeder is done."""
+        # Cleared before the pass, not when it starts to wait: a worker that goes idle or new
+        # mail that arrives while the claim runs must still cut the wait that follows short.
+        self._wake.clear()
         if await self._is_held():
             await self._idle(PAUSE_CHECK_S)
             return True
@@ -205,7 +209,6 @@ class Processor:
         return poll if due is None else min(poll, max(due, 0.01))
 
     async def _idle(self, seconds: float) -> None:
-        self._wake.clear()
         await wait_event(self._wake, seconds)
 
     def _hold(self, seconds: float, reason: str) -> None:

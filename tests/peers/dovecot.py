@@ -23,6 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from muninmaild.config.settings import AccountSettings, Secret, Security
+from tests.kinds import needs_integration
 
 USER, PASSWORD = "alice", "secret"
 MAIL_UID = "mail"
@@ -77,6 +78,7 @@ class Dovecot:
     # -- lifecycle ------------------------------------------------------------------------------
 
     def start(self) -> None:
+        needs_integration("Dovecot")
         # A login process the last stop() did not see (forked as it began) can hold the
         # listening sockets a moment longer: a refused listen is tried again for a while.
         deadline = time.monotonic() + 10
@@ -153,12 +155,29 @@ class Dovecot:
 
     def session_pids(self) -> list[int]:
         """The processes serving logged-in IMAP connections, one each."""
+        return list(self._sessions())
+
+    def idling(self) -> int:
+        """How many sessions are in IDLE now (the process title says so while they are)."""
+        return sum(title.endswith(" IDLE]") for title in self._sessions().values())
+
+    def _sessions(self) -> dict[int, str]:
         master = int((self.root / "run" / "master.pid").read_text())
-        return [
-            pid
-            for pid in _children(master)
-            if Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0] == b"dovecot/imap"
-        ]
+        titles = {}
+        for pid in _children(master):
+            with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+                title = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
+                if title.split(" ", 1)[0] == "dovecot/imap":
+                    titles[pid] = title
+        return titles
+
+    def accepts(self, user: str, password: str) -> bool:
+        """Whether the server's authentication takes this password now."""
+        done = subprocess.run(
+            ["doveadm", "-c", str(self.config), "auth", "test", user, password],
+            capture_output=True,
+        )
+        return done.returncode == 0
 
     def doveadm(self, *args: str) -> str:
         done = subprocess.run(
@@ -303,6 +322,8 @@ class Dovecot:
             "default_login_user = dovenull",
             "first_valid_uid = 8",
             "mail_max_userip_connections = 50",
+            # A session's process title shows its user and command ("IDLE"): see idling().
+            "verbose_proctitle = yes",
             "passdb {",
             "  driver = passwd-file",
             f"  args = scheme=PLAIN username_format=%u {root}/users",

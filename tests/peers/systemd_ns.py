@@ -27,6 +27,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from tests.kinds import needs_integration
+
 SYSTEMD = Path("/lib/systemd/systemd")
 UNITS_INSIDE = "/run/munin-units"
 BOOT_TARGET = "munin-test.target"
@@ -124,6 +126,7 @@ class SystemdNamespace:
     # -- lifecycle ------------------------------------------------------------------------------
 
     def boot(self, timeout: float = 30.0) -> None:
+        needs_integration("systemd")
         hierarchies = _hierarchies()
         tag = f"munin-test-{os.getpid()}-{time.monotonic_ns()}"
         procs = []

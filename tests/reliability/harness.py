@@ -21,6 +21,7 @@ from typing import Any
 from muninctl.client import Connection
 from tests.daemon_proc import clean_env
 from tests.fakes.notify import NotifyReceiver
+from tests.kinds import needs_integration
 from tests.peers.dovecot import PASSWORD, USER, Dovecot
 
 MUNINCTL = str(Path(sys.executable).parent / "muninctl")
@@ -40,6 +41,7 @@ class Daemon:
 
     def start(self, *, ready: bool = True, within_s: float = 30.0) -> Daemon:
         """Start the process; with `ready`, return once it has sent READY=1."""
+        needs_integration("the daemon as a process")
         self.starts += 1
         self.notify = NotifyReceiver(self.state / f"notify-{self.starts}.sock")
         with self.log.open("ab") as log:

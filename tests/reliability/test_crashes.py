@@ -1,4 +1,4 @@
-"""Scenario 1, crashes: 20 SIGKILLs at random moments while 2,000 messages are processed.
+"""Scenario 1, crashes: 20 SIGKILLs at random points while 2,000 messages are processed.
 
 The daemon is restarted after every kill, on the same SQLite file, as systemd would. The model
 is the real SDK against our own server with a little latency and a one-second lease, so that a
@@ -10,7 +10,6 @@ each, and nothing left in `processing`.
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from tests.reliability.harness import (
     numbered_message,
     query,
     status_counts,
+    wait_until,
     write_config,
 )
 
@@ -78,10 +78,19 @@ def test_twenty_sigkills_lose_nothing_and_complete_each_message_once(
     for kill in range(KILLS):
         # The first start creates the schema, and a slow machine may need longer than the
         # shortest sleep for that: it is killed only after READY=1, the others at any point.
+        before = model.requests
         daemon.start(ready=kill == 0)
         assert daemon.proc is not None
         pid = daemon.proc.pid
-        time.sleep(rng.uniform(0.8, 2.8))  # start-up takes about 0.7-1.2 s of that
+        # A random point of its work: once this run has sent its k-th model request, k drawn
+        # from 1-150 (a run of about two seconds), or at once, in its start-up, now and then.
+        point = 0 if rng.random() < 0.1 else rng.randint(1, 150)
+        wait_until(
+            lambda: model.requests >= before + point or not daemon.running,  # noqa: B023
+            60,
+            f"model request {point} of run {kill}",
+            daemon.log_tail,
+        )
         assert daemon.running, daemon.log_tail()
         daemon.kill()
         # The rows this process held when it died: its claim tokens carry its pid.

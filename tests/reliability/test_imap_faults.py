@@ -10,7 +10,6 @@ delivered: no message missing, none twice.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -41,15 +40,19 @@ def cut_when(db: Path, at_least: int, cut: str, dovecot: Dovecot) -> int:
     return rows(db)
 
 
-def in_idle(daemon: Daemon) -> None:
-    """Until the daemon has caught up and waits for mail (it enters IDLE within milliseconds)."""
+def in_idle(daemon: Daemon, dovecot: Dovecot) -> None:
+    """Until the daemon has caught up and its connection is in IDLE, as Dovecot sees it."""
 
     def waiting() -> bool:
         account = daemon.call("status")["accounts"][0]
         return bool(account["state"] == "idle" and account["caught_up"])
 
     wait_until(waiting, 60, "the fetcher waiting for mail")
-    time.sleep(0.5)
+    wait_until(lambda: dovecot.idling() == 1, 30, "the daemon's connection in IDLE")
+
+
+def fetcher_state(daemon: Daemon) -> str:
+    return str(daemon.call("status")["accounts"][0]["state"])
 
 
 def connections(daemon: Daemon) -> int:
@@ -83,21 +86,21 @@ def test_restarts_cuts_and_a_uidvalidity_reset_queue_each_message_once(
     wait_until(lambda: rows(db) == INITIAL, 60, "the initial sync", explain)
 
     # In IDLE: the connection cut, then the server restarted; new mail each time.
-    in_idle(daemon)
+    in_idle(daemon, dovecot)
     connects = connections(daemon)
     dovecot.kick()
     wait_until(lambda: connections(daemon) > connects, 10, "a new connection after the cut")
     deliver(dovecot, INITIAL + 1, LATER)
     wait_until(lambda: rows(db) == INITIAL + LATER, 30, "mail after the cut in IDLE", explain)
-    in_idle(daemon)
+    in_idle(daemon, dovecot)
     dovecot.stop()
     deliver(dovecot, INITIAL + LATER + 1, LATER)
-    time.sleep(1)  # the daemon finds the server gone and backs off
+    wait_until(lambda: fetcher_state(daemon) == "backoff", 30, "the daemon to find it gone")
     dovecot.start()
     wait_until(lambda: rows(db) == INITIAL + 2 * LATER, 60, "mail after the restart", explain)
 
     # A new UIDVALIDITY: the old messages are recognised, only the new ones are queued.
-    in_idle(daemon)
+    in_idle(daemon, dovecot)
     before = dovecot.uidvalidity()
     dovecot.stop()
     reset_uidvalidity(dovecot)

@@ -14,6 +14,7 @@ IMAP-quoted, and its last 8 characters for a cut-off copy).
 from __future__ import annotations
 
 import json
+import os
 import random
 import signal
 import socket
@@ -68,10 +69,15 @@ def model() -> Iterator[FakeModelServer]:
 
 
 def set_password(dovecot: Dovecot, password: str) -> None:
-    """The server's own password for the user. Dovecot reads the file again when it changed,
-    looking at most once a second."""
-    (dovecot.root / "users").write_text(f"{USER}:{{PLAIN}}{password}\n")
-    time.sleep(1.1)
+    """The server's own password for the user, once Dovecot takes it. It reads the file again
+    when its modification time (in whole seconds) or size changed, looking at most once a
+    second: the time is moved on a second so that a rewrite is always seen."""
+    users = dovecot.root / "users"
+    before = users.stat().st_mtime
+    users.write_text(f"{USER}:{{PLAIN}}{password}\n")
+    stamp = max(time.time(), before + 1)
+    os.utime(users, (stamp, stamp))
+    wait_until(lambda: dovecot.accepts(USER, password), 15, "Dovecot to take the new password")
 
 
 def config_text(dovecot: Dovecot, model: FakeModelServer, state: Path, security: str) -> str:
