@@ -47,7 +47,7 @@ def open_metrics_socket(
             log.info("metrics: systemd passed the listener; %s is not used", KEY)
         return sock
     address = settings.address
-    return None if address is None else _bind(*address)
+    return None if address is None else bind(*address)
 
 
 def activated_metrics_socket(env: Mapping[str, str], first_fd: int = 3) -> socket.socket | None:
@@ -66,7 +66,7 @@ def activated_metrics_socket(env: Mapping[str, str], first_fd: int = 3) -> socke
     return sock
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def bind(host: str, port: int) -> socket.socket:
     where = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
     try:
         family, *_, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
