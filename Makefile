@@ -30,9 +30,14 @@ demo: $(VENV)/.installed
 
 # The integration tests start a real Dovecot (TESTING.md): as root, install it when missing.
 # They use ports of their own, never 143/993, so a system Dovecot the package starts is harmless.
+# The metrics are checked with promtool (package prometheus) and read by a node_exporter of
+# their own, on a free port, beside any the packages start on 9090 and 9100.
 peers:
 	@command -v dovecot >/dev/null || [ "$$(id -u)" != 0 ] || { apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null; }
+	@{ command -v promtool && command -v prometheus-node-exporter; } >/dev/null || \
+		[ "$$(id -u)" != 0 ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq prometheus prometheus-node-exporter >/dev/null; }
 
 test: $(VENV)/.installed-test peers
 	$(BIN)/pytest
