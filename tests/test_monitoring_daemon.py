@@ -196,3 +196,19 @@ def _node_exporter(folder: Path) -> str:
     finally:
         proc.terminate()
         proc.communicate(timeout=10)
+
+
+def test_a_changed_listener_waits_for_a_restart_and_the_old_one_serves_on(
+    served: tuple[Daemon, Path, int],
+) -> None:
+    daemon, _, port = served
+    good = daemon.config.read_text()
+    try:
+        daemon.config.write_text(good.replace(f":{port}", f":{free_port()}"))
+        assert ok(daemon.sock, "reload") == (
+            "reloaded; changes to metrics take effect after a restart\n"
+        )
+        assert scrape(port)[0] == 200
+    finally:
+        daemon.config.write_text(good)
+        ok(daemon.sock, "reload")
