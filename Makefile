@@ -32,12 +32,17 @@ demo: $(VENV)/.installed
 # They use ports of their own, never 143/993, so a system Dovecot the package starts is harmless.
 # Dovecot's IMAP server is the dovecot-imapd package's: another imap-server package can take
 # its place and leave dovecot-core (and its `dovecot` command) behind, so look for the binary.
-# systemd-socket-activate comes with systemd.
+# systemd-socket-activate comes with systemd. The metrics are checked with promtool (package
+# prometheus) and read by a node_exporter of their own, on a free port, beside any the packages
+# start on 9090 and 9100.
 DOVECOT_IMAP := /usr/lib/dovecot/imap
 peers:
 	@{ [ -x $(DOVECOT_IMAP) ] && command -v systemd-socket-activate >/dev/null; } || \
 		[ "$$(id -u)" != 0 ] || { apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd systemd >/dev/null; }
+	@{ command -v promtool && command -v prometheus-node-exporter; } >/dev/null || \
+		[ "$$(id -u)" != 0 ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq prometheus prometheus-node-exporter >/dev/null; }
 
 # The whole suite, as CI runs it.
 test: $(VENV)/.installed-test peers

@@ -13,8 +13,10 @@ import click
 from muninctl import __version__, context
 from muninctl.client import DEFAULT_SOCKET
 from muninctl.commands import (
+    check,
     fetch_now,
     listing,
+    metrics,
     pause,
     ping,
     reload,
@@ -52,7 +54,8 @@ def cli(ctx: click.Context, socket_path: str, as_json: bool, timeout: float) -> 
     """Steer muninmaild over its control socket.
 
     Exit codes: 0 done; 1 the daemon refused; 2 usage; 69 the daemon cannot be reached;
-    75 timed out; 76 the peer does not speak the protocol; 77 not allowed.
+    73 a file could not be written; 75 timed out; 76 the peer does not speak the protocol;
+    77 not allowed. `check` has its own: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
     """
     ctx.obj = context.Options(socket_path, timeout, as_json)
 
@@ -70,6 +73,8 @@ for _command in (
     fetch_now.command,
     reload.command,
     wait_idle.command,
+    metrics.command,
+    check.command,
 ):
     cli.add_command(_command)
 

@@ -8,6 +8,7 @@ OK = 0
 REFUSED = 1  # the daemon answered with an error
 USAGE = 2  # click's own code for a bad command line
 UNREACHABLE = 69  # EX_UNAVAILABLE: no daemon at the socket
+CANNOT_WRITE = 73  # EX_CANTCREAT: `metrics --output` could not write its file
 TIMED_OUT = 75  # EX_TEMPFAIL: no answer in time, or wait-idle timed out
 PROTOCOL = 76  # EX_PROTOCOL: the peer does not speak our protocol
 NOT_ALLOWED = 77  # EX_NOPERM: the socket or the daemon refused us

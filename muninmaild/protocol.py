@@ -257,6 +257,7 @@ COMMANDS: dict[str, Callable[[_Args], object]] = {
     "fetch-now": _fetch_now_args,
     "reload": _no_args,
     "wait-idle": _wait_idle_args,
+    "metrics": _no_args,
 }
 
 

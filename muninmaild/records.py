@@ -145,6 +145,8 @@ class FetchStatus:
     last_error: str | None = None
     caught_up: bool = False
     queued: int = 0
+    last_success_at: datetime | None = None  # the last sync that succeeded (this process)
+    errors: int = 0  # syncs that failed since this process started
 
 
 @dataclass(frozen=True)
@@ -160,6 +162,24 @@ class QueueCounts:
     def status_line(self) -> str:
         """ASCII only: sd_notify drops a STATUS= it cannot encode as Latin-1."""
         return ", ".join(f"{s} {n}" for s, n in self.as_dict().items())
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """The pending messages the processor has yet to take: how many are due, since when."""
+
+    due: int = 0  # pending and due now (not waiting for a later retry)
+    oldest_pending_at: datetime | None = None  # when the oldest pending message was queued
+    oldest_due_at: datetime | None = None  # since when the longest-waiting due one has been due
+
+
+@dataclass(frozen=True)
+class MailboxFetch:
+    """A mailbox's last successful sync, by whichever instance holds it."""
+
+    account: str
+    mailbox: str
+    last_fetch_at: datetime | None
 
 
 @dataclass(frozen=True)

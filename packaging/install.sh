@@ -28,7 +28,7 @@ install -d "$root/bin" "$root/lib/systemd/system" "$root/lib/sysusers.d" \
 for tool in muninmaild muninctl; do
     ln -sfn "../lib/muninmail/venv/bin/$tool" "$root/bin/$tool"
 done
-for unit in muninmaild.service muninmaild.socket; do
+for unit in muninmaild.service muninmaild.socket muninmaild-metrics.socket; do
     sed -e "s|/usr/bin/muninmaild|$prefix/bin/muninmaild|" \
         -e "s|/etc/muninmail|$sysconfdir/muninmail|g" \
         -e "s|/usr/share/doc/muninmail|$prefix/share/doc/muninmail|" \

@@ -34,6 +34,7 @@ class Probe:
         self.syncs = 0  # mailbox syncs begun
         self._changed = asyncio.Condition()
         self.known_source_keys = repo.known_source_keys
+        self.mailbox_synced = repo.mailbox_synced
 
     async def sync_state(self, account: str, mailbox: str) -> SyncState:
         self.syncs += 1

@@ -46,6 +46,9 @@ class NoStore:
     async def known_source_keys(self, account: str, mailbox: str) -> set[str]:
         return set()
 
+    async def mailbox_synced(self, account: str, mailbox: str) -> None:
+        return None
+
 
 async def not_paused() -> bool:
     return False

@@ -70,6 +70,7 @@ def test_the_package_holds_the_venv_the_commands_units_and_config(deb: Path) -> 
     for path in (
         "/lib/systemd/system/muninmaild.service",
         "/lib/systemd/system/muninmaild.socket",
+        "/lib/systemd/system/muninmaild-metrics.socket",
         "/usr/lib/sysusers.d/muninmail.conf",
         "/etc/muninmail/muninmaild.toml",
         "/usr/share/doc/muninmail/copyright",
@@ -120,7 +121,7 @@ def test_installing_creates_the_user_and_folders_and_enables_nothing(
     assert ns.check("getent", "passwd", "muninmail").startswith("muninmail:")
     owners = ns.check("stat", "-c", "%U:%G %a", "/etc/muninmail", "/etc/muninmail/credentials")
     assert owners.split("\n")[:2] == ["root:muninmail 750", "root:root 750"]
-    for unit in ("muninmaild.service", "muninmaild.socket"):
+    for unit in ("muninmaild.service", "muninmaild.socket", "muninmaild-metrics.socket"):
         assert ns.run("systemctl", "is-enabled", unit).stdout.strip() == "disabled"
         assert ns.run("systemctl", "is-active", unit).stdout.strip() == "inactive"
     assert "0.1" in ns.check("muninctl", "--version")

@@ -84,12 +84,13 @@ def test_report_lists_results_and_totals() -> None:
     assert "processed 2: 1 completed, 0 to retry, 1 failed" in text
 
 
-def test_importing_the_client_does_not_load_the_daemon_or_sqlalchemy() -> None:
+def test_importing_the_client_does_not_load_the_daemon_sqlalchemy_or_prometheus() -> None:
     # The shared protocol module (standard library only) is the one part of the daemon allowed.
     code = (
         "import sys, muninctl.cli; "
         "shared = {'muninmaild', 'muninmaild.protocol'}; "
-        "bad = [m for m in sys.modules if m.startswith(('sqlalchemy', 'muninmaild'))]; "
+        "heavy = ('sqlalchemy', 'muninmaild', 'prometheus_client'); "
+        "bad = [m for m in sys.modules if m.startswith(heavy)]; "
         "bad = [m for m in bad if m not in shared]; "
         "print(bad); sys.exit(1 if bad else 0)"
     )

@@ -108,13 +108,22 @@ class RateBudget:
         self._day_remaining: float | None = None
         self._day_reset_at = now
         self._lock = asyncio.Lock()
+        # Requests that had to wait for the budget, and how long they waited (for the metrics).
+        self.waits = 0
+        self.waited_s = 0.0
 
     async def acquire(self, tokens: int) -> None:
         """Wait until one request and `tokens` tokens fit, then take them."""
+        started = self._clock()
+        waited = self._lock.locked()  # only a request sleeping for the budget holds the lock
         async with self._lock:
             while (delay := self.ready_in(tokens)) > 0:
+                waited = True
                 await self._sleep(max(delay, _MIN_WAIT))
             self._take(tokens)
+        if waited:
+            self.waits += 1
+            self.waited_s += self._clock() - started
 
     def ready_in(self, tokens: int) -> float:
         """Seconds until a request of `tokens` tokens could go (0 when it could go now)."""

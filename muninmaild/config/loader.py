@@ -25,14 +25,16 @@ from muninmaild.config.settings import (
     DaemonSettings,
     DatabaseSettings,
     FlagSpec,
+    MetricsSettings,
     ProcessorSettings,
     Secret,
     Settings,
+    parse_listen,
 )
 from muninmaild.errors import ConfigError
 
 DEFAULT_PATH = Path("/etc/muninmail/muninmaild.toml")
-SECTIONS = ("daemon", "database", "accounts", "processor", "ai")
+SECTIONS = ("daemon", "database", "accounts", "processor", "ai", "metrics")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 # LoadCredential=muninmail:/etc/muninmail/credentials names each file's credential muninmail_<file>.
 CREDENTIAL_PREFIX = "muninmail_"
@@ -56,7 +58,8 @@ def load(path: Path | None = None, env: Mapping[str, str] | None = None) -> Sett
             "processor.lease_seconds",
             f"must be longer than ai.timeout ({ai.timeout:g} s), or a slow answer loses its lease",
         )
-    return Settings(daemon, database, accounts, processor, ai, source)
+    metrics = _metrics(_table(raw, "metrics"))
+    return Settings(daemon, database, accounts, processor, ai, source, metrics=metrics)
 
 
 def _read_toml(path: Path | None) -> tuple[dict[str, Any], Path | None]:
@@ -228,6 +231,18 @@ def _ai(table: dict[str, Any], creds: Path | None, env: Mapping[str, str]) -> AI
             'cerebras.key or CEREBRAS_API_KEY, or use backend = "rules"',
         )
     return out
+
+
+def _metrics(table: dict[str, Any]) -> MetricsSettings:
+    r = TableReader(table, "metrics")
+    listen = r.string("listen", "").strip()
+    r.finish()
+    if listen:
+        try:
+            parse_listen(listen)
+        except ValueError as exc:
+            raise ConfigError("metrics.listen", str(exc)) from None
+    return MetricsSettings(listen=listen)
 
 
 def _flags(table: dict[str, Any]) -> tuple[FlagSpec, ...]:

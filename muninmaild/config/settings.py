@@ -134,6 +134,35 @@ class AISettings:
 
 
 @dataclass(frozen=True)
+class MetricsSettings:
+    """The Prometheus listener: off unless `listen` names an address (docs/monitoring.md)."""
+
+    listen: str = ""  # "127.0.0.1:9464", "[::1]:9464", or a port alone (then on 127.0.0.1)
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        """(host, port) to bind, or None when the listener is off."""
+        return parse_listen(self.listen) if self.listen else None
+
+
+LOOPBACK = "127.0.0.1"
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """`host:port`, `[v6]:port` or `port` to (host, port); ValueError for anything else."""
+    host, sep, port = text.strip().rpartition(":")
+    if not sep:
+        host, port = "", text.strip()
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{text!r} is not host:port with a port from 1 to 65535")
+    if any(c.isspace() for c in host) or "[" in host or "]" in host:
+        raise ValueError(f"{text!r} does not name a host")
+    return host or LOOPBACK, int(port)
+
+
+@dataclass(frozen=True)
 class Settings:
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -141,6 +170,7 @@ class Settings:
     processor: ProcessorSettings = field(default_factory=ProcessorSettings)
     ai: AISettings = field(default_factory=AISettings)
     source_path: Path | None = None  # the file it was read from, if any
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
 
     def secrets(self) -> list[str]:
         """Every secret value, so the log filter can scrub them."""

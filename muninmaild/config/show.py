@@ -20,6 +20,7 @@ def render(settings: Settings) -> str:
     lines += ["", "[ai]", *_pairs(settings.ai, skip=("flags",))]
     for flag in settings.ai.flags:
         lines += ["", f"[ai.flags.{flag.name}]", *_flag(flag)]
+    lines += ["", "[metrics]", *_pairs(settings.metrics)]
     return "\n".join(lines) + "\n"
 
 

@@ -12,6 +12,7 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from muninmaild import __version__, protocol
@@ -59,9 +60,11 @@ class Commands:
         parts: Parts,
         reload: Callable[[], Awaitable[ReloadOutcome]],
         alive_within_s: float = 30.0,
+        metrics: Callable[[Json], Awaitable[Json]] | None = None,
     ) -> None:
         self._parts = parts
         self._reload = reload
+        self._metrics = metrics  # the status, rendered as Prometheus text (service/metrics.py)
         self._alive_within_s = alive_within_s  # an instance silent longer is shown as gone
         self._started = time.monotonic()
         self._handlers: dict[str, Callable[[Any], Awaitable[Json]]] = {
@@ -77,6 +80,7 @@ class Commands:
             "fetch-now": self.fetch_now,
             "reload": self.reload,
             "wait-idle": self.wait_idle,
+            "metrics": self.metrics,
         }
 
     async def respond(self, line: bytes) -> Json:
@@ -122,6 +126,7 @@ class Commands:
             "last_error": views.last_error(await parts.repo.last_error()),
             "database": views.database(parts.repo.health),
             "cluster": views.cluster(await parts.repo.cluster(self._alive_within_s)),
+            "waiting": views.waiting(await parts.repo.waiting(), datetime.now(UTC)),
         }
 
     async def pause(self, args: PauseArgs) -> Json:
@@ -196,6 +201,11 @@ class Commands:
                     protocol.TIMEOUT, f"not idle after {args.timeout:g} s: {waiting}"
                 )
             await asyncio.sleep(min(WAIT_POLL_S, remaining))
+
+    async def metrics(self, args: NoArgs) -> Json:
+        if self._metrics is None:
+            raise ProtocolError(protocol.UNAVAILABLE, "this daemon serves no metrics")
+        return await self._metrics(await self.status(args))
 
     async def _outstanding(self, ignore_retries: bool) -> list[str]:
         """What keeps the daemon from being idle, in words; empty when it is idle."""

@@ -106,7 +106,8 @@ def open_listener(
 
 
 def activated_socket(env: MutableMapping[str, str], first_fd: int = 3) -> socket.socket | None:
-    """The first (or the one named `control`) socket of systemd socket activation, if any.
+    """The first (or the one named `control`) socket of systemd socket activation, if any;
+    never the one named `metrics`, which is the metrics listener's (service/metrics_http.py).
 
     The variables are removed afterwards, as sd_listen_fds() does, so no child takes them.
     """
@@ -116,9 +117,11 @@ def activated_socket(env: MutableMapping[str, str], first_fd: int = 3) -> socket
     names = env.get("LISTEN_FDNAMES", "").split(":")
     for var in ACTIVATION_VARS:
         env.pop(var, None)
-    if count < 1:
+    names += [""] * (count - len(names))
+    ours = [i for i, name in enumerate(names[:count]) if name != "metrics"]
+    if not ours:
         return None
-    offset = names.index("control") if "control" in names[:count] else 0
+    offset = names.index("control") if "control" in names[:count] else ours[0]
     sock = socket.socket(fileno=first_fd + offset)
     if sock.family != socket.AF_UNIX or sock.type != socket.SOCK_STREAM:
         sock.close()

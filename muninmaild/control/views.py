@@ -7,11 +7,12 @@ Names here are public interface: fields may be added, never renamed or removed.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from muninmaild.processing.processor import ProcessorStats
 from muninmaild.protocol import iso
-from muninmaild.records import ClusterView, FetchStatus, LastError
+from muninmaild.records import ClusterView, FetchStatus, LastError, Waiting
 from muninmaild.store.health import WriteHealth
 
 Json = dict[str, Any]
@@ -25,7 +26,22 @@ def account(status: FetchStatus) -> Json:
         "last_fetch_at": iso(status.last_fetch_at),
         "last_error": status.last_error,
         "queued": status.queued,
+        "last_success_at": iso(status.last_success_at),
+        "fetch_errors": status.errors,
     }
+
+
+def waiting(found: Waiting, now: datetime) -> Json:
+    """Pending messages still to be taken: how many are due now, and how long mail has waited."""
+    return {
+        "due": found.due,
+        "oldest_pending_s": _age(found.oldest_pending_at, now),
+        "oldest_due_s": _age(found.oldest_due_at, now),
+    }
+
+
+def _age(since: datetime | None, now: datetime) -> float | None:
+    return None if since is None else round(max((now - since).total_seconds(), 0.0), 1)
 
 
 def session(stats: ProcessorStats) -> Json:

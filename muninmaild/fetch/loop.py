@@ -28,6 +28,7 @@ class _Notifying:
         self._status = status
         self.sync_state = store.sync_state
         self.known_source_keys = store.known_source_keys
+        self.mailbox_synced = store.mailbox_synced
 
     async def add_messages(
         self, batch: Sequence[NewMessage], advance: SyncAdvance | None = None
@@ -90,6 +91,7 @@ class FetchLoop:
         self._failures = 0
         self.status.state, self.status.caught_up = "idle", True
         self.status.last_fetch_at, self.status.last_error = datetime.now(UTC), None
+        self.status.last_success_at = self.status.last_fetch_at
         if added:
             log.info(
                 "%s: queued %d new message(s)",
@@ -107,6 +109,7 @@ class FetchLoop:
 
     def _record_failure(self, exc: Exception) -> None:
         self._failures += 1
+        self.status.errors += 1
         auth = isinstance(exc, FetchAuthError)
         self.status.state = "auth_failed" if auth else "backoff"
         self.status.caught_up = False

@@ -57,6 +57,7 @@ class MaildirSource:
         for mailbox in self._mailboxes:
             if self._leases is None or await self._leases.acquire(mailbox):
                 added += await self._sync_mailbox(store, mailbox)
+                await store.mailbox_synced(self.account, mailbox)
         return added
 
     async def _sync_mailbox(self, store: MessageStore, mailbox: str) -> int:

@@ -30,6 +30,10 @@ class MessageStore(Protocol):
         self, batch: Sequence[NewMessage], advance: SyncAdvance | None = None
     ) -> int: ...
 
+    async def mailbox_synced(self, account: str, mailbox: str) -> None:
+        """A mailbox's sync succeeded (monitoring shows when each mailbox last did)."""
+        ...
+
 
 class MailSource(Protocol):
     account: str

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -20,8 +21,9 @@ from muninmaild.ai.base import Backend, ModelAnswer, ModelInput
 from muninmaild.ai.prepare import model_input
 from muninmaild.config.settings import AISettings, ProcessorSettings
 from muninmaild.errors import ModelAuthError, ModelError, StoreError
+from muninmaild.processing.model_calls import ModelCalls
 from muninmaild.processing.retry import decide
-from muninmaild.records import ClaimedMessage
+from muninmaild.records import ClaimedMessage, TokenUsage
 from muninmaild.redact import Redactor
 from muninmaild.store.repository import Completion, Repository
 from muninmaild.waiting import backoff, first_of, wait_event
@@ -40,6 +42,7 @@ class ProcessorStats:
     # that would grow with every message it ever handled.
     keep_ids: bool = False
     handled_ids: list[int] = field(default_factory=list)
+    model: ModelCalls = field(default_factory=ModelCalls)  # every model call, for the metrics
 
 
 class Aborted(Exception):
@@ -82,7 +85,7 @@ class MessageHandler:
             return None
         try:
             if self._backend.local:
-                answer: ModelAnswer | None = await self._backend.analyse(self._input(msg))
+                answer: ModelAnswer | None = await self._analyse(msg)
             else:
                 answer = await self._ask_under_lease(msg, settings.lease_seconds)
         except Aborted:
@@ -117,8 +120,7 @@ class MessageHandler:
 
     async def _ask_under_lease(self, msg: ClaimedMessage, lease_s: float) -> ModelAnswer | None:
         """The model call, with the lease renewed meanwhile; None if the lease was lost."""
-        call = self._backend.analyse(self._input(msg))
-        return await first_of(call, self._keep_lease(msg, lease_s))
+        return await first_of(self._analyse(msg), self._keep_lease(msg, lease_s))
 
     async def _keep_lease(self, msg: ClaimedMessage, lease_s: float) -> None:
         """Renews the lease every third of it; returns once it is lost, raises `Aborted` when
@@ -128,6 +130,18 @@ class MessageHandler:
                 raise Aborted
             if not await self._repo.renew(msg.id, msg.token, lease_s):
                 return None
+
+    async def _analyse(self, msg: ClaimedMessage) -> ModelAnswer:
+        """The model call itself, counted with its outcome, latency and tokens."""
+        started = time.monotonic()
+        try:
+            answer = await self._backend.analyse(self._input(msg))
+        except BaseException as exc:
+            usage = exc.usage if isinstance(exc, ModelError) else TokenUsage()
+            self._stats.model.record(exc, time.monotonic() - started, usage)
+            raise
+        self._stats.model.record(None, time.monotonic() - started, answer.usage)
+        return answer
 
     def _input(self, msg: ClaimedMessage) -> ModelInput:
         return model_input(msg, self._ai.max_input_chars, needed=self._backend.reads_input)

@@ -9,6 +9,7 @@ only set events; a second SIGTERM forces the exit.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -21,10 +22,13 @@ from muninmaild.config.settings import Settings, mask_url
 from muninmaild.control.commands import Commands
 from muninmaild.control.listener import open_listener
 from muninmaild.control.server import ControlServer, Limits
+from muninmaild.protocol import NoArgs
 from muninmaild.redact import Redactor
 from muninmaild.service import report
 from muninmaild.service.compose import Parts, build
 from muninmaild.service.membership import Membership
+from muninmaild.service.metrics import Exporter
+from muninmaild.service.metrics_http import MetricsServer, open_metrics_socket
 from muninmaild.service.notify import Notifier
 from muninmaild.service.reload import Reloader
 from muninmaild.store.engine import create_engine
@@ -97,9 +101,12 @@ async def _serve(
     signals = Signals()
     signals.install()
     reload = Reloader(parts, settings, redact, reload_settings, notifier, lambda: _status(parts))
+    commands = _commands(parts, settings, reload)
+    # Before the control socket: taking that one clears systemd's activation variables.
+    metrics = _metrics(settings, commands)
     member = _member(parts, settings)
     await member.register()
-    async with _control(parts, settings, reload), asyncio.TaskGroup() as tg:
+    async with metrics, _control(commands, settings), asyncio.TaskGroup() as tg:
         loops = [tg.create_task(parts.processor.run(), name="processor")]
         loops += [tg.create_task(f.run(), name=f"fetch-{f.source.account}") for f in parts.fetchers]
         beats = [
@@ -139,13 +146,28 @@ def _member(parts: Parts, settings: Settings) -> Membership:
     )
 
 
-def _control(parts: Parts, settings: Settings, reload: Reloader) -> ControlServer:
+def _commands(parts: Parts, settings: Settings, reload: Reloader) -> Commands:
+    exporter = Exporter(parts, settings.accounts)
+    alive_within_s = 3 * settings.daemon.heartbeat_seconds
+    return Commands(parts, reload, alive_within_s=alive_within_s, metrics=exporter.render)
+
+
+def _control(commands: Commands, settings: Settings) -> ControlServer:
     """The control socket, bound before READY=1 and closed after the loops have stopped."""
     d = settings.daemon
     listener = open_listener(d.control_socket, d.socket_group)
     limits = Limits(d.control_max_connections, d.control_idle_timeout)
-    commands = Commands(parts, reload, alive_within_s=3 * d.heartbeat_seconds)
     return ControlServer(listener, commands.respond, __version__, limits)
+
+
+def _metrics(
+    settings: Settings, commands: Commands
+) -> contextlib.AbstractAsyncContextManager[object]:
+    """The metrics listener when one is configured or passed by systemd; else nothing."""
+    sock = open_metrics_socket(settings.metrics)
+    if sock is None:
+        return contextlib.nullcontext()
+    return MetricsServer(sock, lambda: commands.metrics(NoArgs()))
 
 
 async def _next_event(signals: Signals) -> str:

@@ -41,6 +41,7 @@ from muninmaild.store.models import (
     TokenUsageRow,
     UTCDateTime,
 )
+from muninmaild.store.monitoring import MonitoringStore
 from muninmaild.store.queries import Queries
 
 _PROCESSING = text("emails.processing_status = 'processing'")
@@ -61,9 +62,10 @@ class Completion:
     model: str
 
 
-class Repository(IngestStore, Queries, ClusterStore):
+class Repository(IngestStore, Queries, ClusterStore, MonitoringStore):
     """The queue's writes. Queueing fetched mail comes from `IngestStore`, the read-only queries
-    from `Queries`, the instances' bookkeeping from `ClusterStore`."""
+    from `Queries`, the instances' bookkeeping from `ClusterStore`, what monitoring reads from
+    `MonitoringStore`."""
 
     def __init__(self, engine: AsyncEngine, clock: Callable[[], datetime] = utcnow) -> None:
         self._engine = engine

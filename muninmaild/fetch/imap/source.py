@@ -102,6 +102,8 @@ class ImapSource:
                 added += await self._sync_mailbox(conn, store, mailbox)
             except MailboxRefused as exc:  # the other mailboxes are still fetched
                 refused.append(str(exc))
+                continue
+            await store.mailbox_synced(self.account, mailbox)
         if refused:
             raise FetchError("; ".join(refused))
         return added
