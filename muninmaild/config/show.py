@@ -20,6 +20,7 @@ def render(settings: Settings) -> str:
     lines += ["", "[ai]", *_pairs(settings.ai, skip=("flags",))]
     for flag in settings.ai.flags:
         lines += ["", f"[ai.flags.{flag.name}]", *_flag(flag)]
+    lines += ["", "[digest]", *_pairs(settings.digest)]
     return "\n".join(lines) + "\n"
 
 
@@ -40,6 +41,7 @@ def _flag(flag: FlagSpec) -> list[str]:
     lines = [f"description = {_value(flag.description)}"]
     if flag.keywords:
         lines.append(f"keywords = {_value(flag.keywords)}")
+    lines.append(f"keyword = {_value(flag.imap_keyword)}")
     return lines
 
 
