@@ -13,6 +13,8 @@ import click
 from muninctl import __version__, context
 from muninctl.client import DEFAULT_SOCKET
 from muninctl.commands import (
+    digest,
+    done,
     fetch_now,
     listing,
     pause,
@@ -70,6 +72,9 @@ for _command in (
     fetch_now.command,
     reload.command,
     wait_idle.command,
+    done.done,
+    done.undone,
+    digest.command,
 ):
     cli.add_command(_command)
 

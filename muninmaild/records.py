@@ -262,3 +262,14 @@ class DigestRecord:
     state: str
     created_at: datetime
     delivered_at: datetime | None
+
+
+@dataclass
+class KeywordStatus:
+    """What `status` shows of an account's keywords written back."""
+
+    state: str = "idle"  # idle, writing, backoff, auth_failed, stopped
+    written: int = 0  # messages this process wrote keywords to
+    last_written_at: datetime | None = None
+    last_error: str | None = None
+    refused: dict[str, str] = field(default_factory=dict)  # mailbox -> why

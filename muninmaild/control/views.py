@@ -11,7 +11,7 @@ from typing import Any
 
 from muninmaild.processing.processor import ProcessorStats
 from muninmaild.protocol import iso
-from muninmaild.records import ClusterView, FetchStatus, LastError
+from muninmaild.records import ClusterView, FetchStatus, KeywordStatus, LastError
 from muninmaild.store.health import WriteHealth
 
 Json = dict[str, Any]
@@ -25,6 +25,19 @@ def account(status: FetchStatus) -> Json:
         "last_fetch_at": iso(status.last_fetch_at),
         "last_error": status.last_error,
         "queued": status.queued,
+    }
+
+
+def keywords(status: KeywordStatus | None) -> Json | None:
+    """An account's keywords written back; None when it does not write them."""
+    if status is None:
+        return None
+    return {
+        "state": status.state,
+        "written": status.written,
+        "last_written_at": iso(status.last_written_at),
+        "last_error": status.last_error,
+        "refused": [{"mailbox": m, "reason": r} for m, r in sorted(status.refused.items())],
     }
 
 
