@@ -73,6 +73,7 @@ class KeywordWriter:
         redact: Redactor | None = None,
         connect: Connect = _connect,
         rand: Callable[[], float] = random.random,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.accounts = tuple(a for a in accounts if a.write_keywords)
         self.status = {a.name: KeywordStatus() for a in self.accounts}
@@ -85,6 +86,7 @@ class KeywordWriter:
         self._redact = redact or Redactor()
         self._connect = connect
         self._rand = rand
+        self._clock = clock
         self._conns: dict[str, WriteConnection] = {}
         self._failures: dict[str, int] = {}
         self._retry_at: dict[str, float] = {}
@@ -107,7 +109,7 @@ class KeywordWriter:
 
     async def run_once(self) -> None:
         """One pass over the accounts not backing off; never raises."""
-        now = time.monotonic()
+        now = self._clock()
         for account in self.accounts:
             if self._stopping:
                 return
@@ -199,7 +201,7 @@ class KeywordWriter:
                 log.info("%s/%s: keywords are written again", account, mailbox)
             return
         refused[mailbox] = refusal
-        if before != refusal:
+        if before is None:
             log.warning(
                 "%s/%s: keywords not written: %s; the results stay in muninctl",
                 account,
@@ -225,7 +227,7 @@ class KeywordWriter:
         self._failures[account] = failures
         auth = isinstance(exc, FetchAuthError)
         wait = AUTH_BACKOFF_S if auth else backoff(failures, 2.0, BACKOFF_CAP_S, self._rand)
-        self._retry_at[account] = time.monotonic() + wait
+        self._retry_at[account] = self._clock() + wait
         status = self.status[account]
         status.state = "auth_failed" if auth else "backoff"
         status.last_error = self._redact(str(exc) or type(exc).__name__)
@@ -241,7 +243,7 @@ class KeywordWriter:
             log.exception("%s: writing keywords failed; trying again in %.0f s", account, wait)
 
     def _next_wait(self) -> float:
-        now = time.monotonic()
+        now = self._clock()
         later = [at - now for at in self._retry_at.values() if at > now]
         return max(0.01, min([self._poll, *later]))
 

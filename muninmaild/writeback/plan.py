@@ -43,7 +43,9 @@ class Selected:
 def after_select(
     targets: Sequence[KeywordTarget], mailbox: SelectedMailbox, specs: Sequence[FlagSpec]
 ) -> Selected:
+    """Each target's note names its own keywords; the mailbox's refusal all that were refused."""
     out = Selected()
+    refused: list[str] = []
     for target in targets:
         wanted = keywords_for(target.flags, specs)
         if target.uidvalidity != mailbox.uidvalidity:
@@ -53,10 +55,11 @@ def after_select(
             )
             out.settled.append(KeywordOutcome(target, "skipped", wanted, note))
         elif (refusal := mailbox.refusal(wanted)) is not None:
-            out.refusal = refusal
+            refused += wanted
             out.settled.append(KeywordOutcome(target, "pending", (), refusal, RECHECK_S))
         else:
             out.writable.append(target)
+    out.refusal = mailbox.refusal(refused)
     return out
 
 
