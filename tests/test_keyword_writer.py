@@ -110,7 +110,7 @@ async def test_a_refusing_mailbox_gets_nothing_and_is_reported_once(
     dovecot.create("Shared")
     dovecot.refuse_keywords("Shared")
     account = dovecot.account(write_keywords=True, mailboxes=("Shared",))
-    writer, clock = writer_for(account)
+    writer, _ = writer_for(account)
     dovecot.append([message(1), message(2)], "Shared")
     before = dovecot.flags("Shared")
     (email_id, _) = await fetch_and_process(dovecot, repo, account, URGENT, REPLY)
