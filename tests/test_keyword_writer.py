@@ -16,6 +16,7 @@ import pytest
 from muninmaild.config.settings import AccountSettings, FlagSpec
 from muninmaild.records import Analysis, TokenUsage
 from muninmaild.store.repository import Repository
+from muninmaild.writeback import keywords
 from muninmaild.writeback.keywords import KeywordWriter
 from tests.factories import claim_one, complete_one
 from tests.imap_helpers import imap_source
@@ -197,3 +198,19 @@ async def test_a_message_of_a_recreated_mailbox_is_skipped_and_says_why(
     assert record is not None and record["state"] == "skipped"
     assert "the mailbox was recreated" in record["note"]
     assert dovecot.flags("Work") == {1: frozenset()}
+
+
+async def test_a_backlog_larger_than_a_pass_is_written_without_waiting(
+    dovecot: Dovecot,
+    repo: Repository,
+    account: AccountSettings,
+    writer_for: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(keywords, "PASS_LIMIT", 2)
+    writer, _ = writer_for()
+    dovecot.append([message(n) for n in range(1, 6)])
+    await fetch_and_process(dovecot, repo, account, *[REPLY] * 5)
+    await writer.run()  # run-once: passes follow each other while a pass was full
+    assert writer.status["test"].written == 5
+    assert all("munin_requires_response" in f for f in dovecot.flags().values())

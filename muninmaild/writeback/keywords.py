@@ -37,6 +37,7 @@ from muninmaild.writeback import plan
 
 log = logging.getLogger(__name__)
 BATCH = 200  # UIDs per FETCH or STORE
+PASS_LIMIT = 500  # intents an account takes in one pass; a full pass is followed at once
 BACKOFF_CAP_S = 300.0
 AUTH_BACKOFF_S = 900.0
 LINGER_S = 30.0  # an unused connection is logged out after this long
@@ -97,24 +98,28 @@ class KeywordWriter:
         try:
             while not self._stopping:
                 self._wakeup.clear()
-                await self.run_once()
-                if self._once or self._stopping:
+                more = await self.run_once()
+                if self._stopping or (self._once and not more):
                     return
-                await wait_event(self._wakeup, self._next_wait())
+                if not more:
+                    await wait_event(self._wakeup, self._next_wait())
                 await self._close_unused(LINGER_S)
         finally:
             await self._close_unused(0.0)
             for status in self.status.values():
                 status.state = "stopped"
 
-    async def run_once(self) -> None:
-        """One pass over the accounts not backing off; never raises."""
+    async def run_once(self) -> bool:
+        """One pass over the accounts not backing off; never raises. True when an account had
+        more due than one pass takes (a big sync), so the next pass should follow at once."""
         now = self._clock()
+        more = False
         for account in self.accounts:
             if self._stopping:
-                return
+                break
             if self._retry_at.get(account.name, 0.0) <= now:
-                await self._account(account)
+                more = await self._account(account) or more
+        return more
 
     def wake(self) -> None:
         self._wakeup.set()
@@ -125,32 +130,36 @@ class KeywordWriter:
 
     # -- one account ----------------------------------------------------------------------------
 
-    async def _account(self, account: AccountSettings) -> None:
-        """The unit of work and its error barrier: everything due for one account."""
+    async def _account(self, account: AccountSettings) -> bool:
+        """The unit of work and its error barrier: what is due for one account. True when it
+        settled a full pass, so that more may be due."""
         status = self.status[account.name]
         try:
-            targets = await self._store.keyword_targets(account.name, self._holder)
+            targets = await self._store.keyword_targets(account.name, self._holder, PASS_LIMIT)
             if not targets:
-                return
+                return False
             status.state = "writing"
             conn = await self._connection(account)
+            stored = 0
             for mailbox, group in groupby(targets, key=lambda t: t.mailbox):
-                await self._mailbox(account.name, conn, mailbox, list(group))
+                stored += await self._mailbox(account.name, conn, mailbox, list(group))
         except Exception as exc:  # the barrier: the next pass tries again after a backoff
             self._failed(account.name, exc)
-            return
+            return False
         self._failures.pop(account.name, None)
         status.state, status.last_error = "idle", None
+        return len(targets) == PASS_LIMIT and stored > 0
 
     async def _mailbox(
         self, account: str, conn: WriteConnection, mailbox: str, targets: list[KeywordTarget]
-    ) -> None:
+    ) -> int:
+        """Write one mailbox's keywords and record the outcomes; how many were recorded."""
         try:
             outcomes, refusal = await self._write(conn, mailbox, targets)
         except (MailboxRefused, StoreRefused) as exc:  # the server said no; the connection is fine
             refusal = self._redact(str(exc))
             outcomes = [KeywordOutcome(t, "pending", (), refusal, plan.RECHECK_S) for t in targets]
-        await self._store.record_keyword_outcomes(outcomes)
+        recorded = await self._store.record_keyword_outcomes(outcomes)
         self._note_refusal(account, mailbox, refusal)
         written = [o for o in outcomes if o.state == "written"]
         if written:
@@ -164,6 +173,7 @@ class KeywordWriter:
                 len(written),
                 extra={"account": account},
             )
+        return recorded
 
     async def _write(
         self, conn: WriteConnection, mailbox: str, targets: list[KeywordTarget]
