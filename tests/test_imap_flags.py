@@ -42,7 +42,8 @@ def test_a_mailbox_with_a_star_keeps_any_keyword() -> None:
 
 def test_without_a_star_only_listed_keywords_are_kept() -> None:
     box = parse_select(SELECT_NO_KEYWORDS)
-    assert box.permanent == frozenset({"\\Seen"})
+    assert box.permanent == frozenset({"\\Seen"}) and not box.takes_new_keywords
+    assert parse_select(SELECT_OPEN).takes_new_keywords
     assert not box.allows("munin_urgent")  # in FLAGS, but not in PERMANENTFLAGS
     listed = SelectedMailbox(7, frozenset({"\\Seen", "Munin_Urgent"}))
     assert listed.allows("munin_urgent")  # keywords are case-insensitive
@@ -54,9 +55,10 @@ def test_without_a_star_only_listed_keywords_are_kept() -> None:
 
 def test_no_permanentflags_means_everything_is_kept_and_read_only_nothing() -> None:
     absent = parse_select([b"OK [UIDVALIDITY 5] UIDs valid", b"Select completed."])
-    assert absent.permanent is None and absent.allows("anything")
+    assert absent.permanent is None and absent.allows("anything") and absent.takes_new_keywords
     read_only = parse_select([*SELECT_OPEN[:-1], b"[READ-ONLY] Select completed."])
     assert read_only.read_only and not read_only.allows("munin_urgent")
+    assert not read_only.takes_new_keywords
     assert read_only.refusal(["munin_urgent"]) == "the server opened the mailbox read-only"
 
 

@@ -49,6 +49,7 @@ def test_after_select_a_recreated_mailbox_is_skipped_and_a_refusal_waits() -> No
     closed = SelectedMailbox(5, frozenset({"\\Seen", "$label1"}))
     refused = plan.after_select([target(1, "urgent"), target(3, "invoice")], closed, SPECS)
     assert [t.uid for t in refused.writable] == [1]  # $label1 is listed: it may be set
+    assert out.takes_new_keywords and not refused.takes_new_keywords
     (waiting,) = refused.settled
     assert waiting.state == "pending" and waiting.retry_in_s == plan.RECHECK_S
     assert refused.refusal is not None and "munin_invoice not written" in refused.refusal

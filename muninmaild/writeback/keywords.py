@@ -155,12 +155,12 @@ class KeywordWriter:
     ) -> int:
         """Write one mailbox's keywords and record the outcomes; how many were recorded."""
         try:
-            outcomes, refusal = await self._write(conn, mailbox, targets)
+            outcomes, refusal, open_to_new = await self._write(conn, mailbox, targets)
         except (MailboxRefused, StoreRefused) as exc:  # the server said no; the connection is fine
-            refusal = self._redact(str(exc))
+            refusal, open_to_new = self._redact(str(exc)), False
             outcomes = [KeywordOutcome(t, "pending", (), refusal, plan.RECHECK_S) for t in targets]
         recorded = await self._store.record_keyword_outcomes(outcomes)
-        self._note_refusal(account, mailbox, refusal)
+        self._note_refusal(account, mailbox, refusal, open_to_new)
         written = [o for o in outcomes if o.state == "written"]
         if written:
             status = self.status[account]
@@ -177,7 +177,9 @@ class KeywordWriter:
 
     async def _write(
         self, conn: WriteConnection, mailbox: str, targets: list[KeywordTarget]
-    ) -> tuple[list[KeywordOutcome], str | None]:
+    ) -> tuple[list[KeywordOutcome], str | None, bool]:
+        """The outcomes, why some keywords were not written (None: all were), and whether the
+        mailbox takes new keywords at all."""
         selected = plan.after_select(targets, await conn.select(mailbox), self._flags)
         outcomes = list(selected.settled)
         writable = selected.writable
@@ -189,7 +191,8 @@ class KeywordWriter:
                 await conn.add_keywords(chunk, keywords)
         written = [t for t in writable if t.uid in stored]
         after, dropped = plan.after_store(written, await self._flags_of(conn, written), self._flags)
-        return outcomes + after, selected.refusal or dropped
+        refusal = selected.refusal or dropped
+        return outcomes + after, refusal, selected.takes_new_keywords and dropped is None
 
     async def _flags_of(
         self, conn: WriteConnection, targets: Sequence[KeywordTarget]
@@ -201,12 +204,15 @@ class KeywordWriter:
 
     # -- state, connections, failures -----------------------------------------------------------
 
-    def _note_refusal(self, account: str, mailbox: str, refusal: str | None) -> None:
-        """The journal hears of a refusal once, and once more when it ends."""
+    def _note_refusal(
+        self, account: str, mailbox: str, refusal: str | None, open_to_new: bool
+    ) -> None:
+        """The journal hears of a refusal once, and once more when it ends: when the mailbox
+        takes new keywords again (a keyword it happens to list does not end it)."""
         refused = self.status[account].refused
         before = refused.get(mailbox)
         if refusal is None:
-            if before is not None:
+            if before is not None and open_to_new:
                 del refused[mailbox]
                 log.info("%s/%s: keywords are written again", account, mailbox)
             return

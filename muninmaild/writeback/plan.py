@@ -38,13 +38,14 @@ class Selected:
     writable: list[KeywordTarget] = field(default_factory=list)
     settled: list[KeywordOutcome] = field(default_factory=list)  # stale or refused
     refusal: str | None = None
+    takes_new_keywords: bool = True
 
 
 def after_select(
     targets: Sequence[KeywordTarget], mailbox: SelectedMailbox, specs: Sequence[FlagSpec]
 ) -> Selected:
     """Each target's note names its own keywords; the mailbox's refusal all that were refused."""
-    out = Selected()
+    out = Selected(takes_new_keywords=mailbox.takes_new_keywords)
     refused: list[str] = []
     for target in targets:
         wanted = keywords_for(target.flags, specs)

@@ -29,6 +29,10 @@ class SelectedMailbox:
     permanent: frozenset[str] | None  # None: the server sent no PERMANENTFLAGS
     read_only: bool = False
 
+    @property
+    def takes_new_keywords(self) -> bool:
+        return not self.read_only and (self.permanent is None or ANY_KEYWORD in self.permanent)
+
     def allows(self, keyword: str) -> bool:
         if self.read_only:
             return False
