@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from tests.daemon_proc import clean_env
 from tests.peers.dovecot import Dovecot
 from tests.peers.imap_relay import ImapRelay
 from tests.reliability.harness import Daemon, query, wait_until, write_config
@@ -241,3 +244,22 @@ def test_a_connection_cut_at_the_write_is_retried_with_a_backoff(
     assert added(before, dovecot.flags()) == expected
     assert "writing keywords failed" in daemon.log_text()
     assert daemon.call("status")["accounts"][0]["keywords"]["state"] == "idle"
+
+
+def test_once_writes_the_keywords_before_it_reports(dovecot: Dovecot, tmp_path: Path) -> None:
+    dovecot.append(MAIL[:3])
+    before = dovecot.flags()
+    path = config(tmp_path, dovecot.imap_port)
+    done = subprocess.run(
+        [sys.executable, "-m", "muninmaild", "--config", str(path), "--once"],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    written = query(tmp_path / "muninmail.db", "SELECT COUNT(*) FROM keyword_writes")
+    assert written == query(
+        tmp_path / "muninmail.db", "SELECT COUNT(*) FROM keyword_writes WHERE state = 'written'"
+    )
+    assert written[0][0] == sum(1 for k in added(before, dovecot.flags()).values() if k) > 0
