@@ -14,6 +14,8 @@ from muninctl import __version__, context
 from muninctl.client import DEFAULT_SOCKET
 from muninctl.commands import (
     check,
+    digest,
+    done,
     fetch_now,
     listing,
     metrics,
@@ -75,6 +77,9 @@ for _command in (
     wait_idle.command,
     metrics.command,
     check.command,
+    done.done,
+    done.undone,
+    digest.command,
 ):
     cli.add_command(_command)
 

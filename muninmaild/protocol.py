@@ -32,6 +32,8 @@ MAX_WAIT_S = 3600.0
 DEFAULT_LIST_LIMIT = 50
 DEFAULT_TODOS_LIMIT = 200
 DEFAULT_WAIT_S = 60.0
+DEFAULT_DIGEST_S = 86400  # the digest's period: the last 24 hours
+MAX_DIGEST_S = 366 * 86400
 
 BAD_REQUEST = "bad_request"
 UNKNOWN_COMMAND = "unknown_command"
@@ -41,6 +43,7 @@ UNAVAILABLE = "unavailable"
 TOO_LARGE = "too_large"
 TIMEOUT = "timeout"
 INVALID_CONFIG = "invalid_config"
+NOT_CONFIGURED = "not_configured"
 
 # The parts that can be paused, and the states of a message in the queue (`processing_status`).
 COMPONENTS = ("fetcher", "processor")
@@ -93,6 +96,20 @@ class ShowArgs:
 @dataclass(frozen=True)
 class TodosArgs:
     limit: int = DEFAULT_TODOS_LIMIT
+    all: bool = False  # closed ones too
+    overdue: bool = False  # only open ones past their due date
+
+
+@dataclass(frozen=True)
+class TodoIdsArgs:
+    ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class DigestArgs:
+    seconds: int = DEFAULT_DIGEST_S
+    account: str | None = None
+    deliver: bool = False
 
 
 @dataclass(frozen=True)
@@ -123,6 +140,10 @@ class _Args:
         self._cmd = cmd
         self._args = args
         self._seen: set[str] = set()
+
+    @property
+    def command(self) -> str:
+        return self._cmd
 
     def fail(self, key: str, wanted: str) -> ProtocolError:
         got = self._args[key]
@@ -230,7 +251,30 @@ def _show_args(a: _Args) -> ShowArgs:
 
 
 def _todos_args(a: _Args) -> TodosArgs:
-    return TodosArgs(a.integer("limit", DEFAULT_TODOS_LIMIT, 1, MAX_LIMIT))
+    return TodosArgs(
+        a.integer("limit", DEFAULT_TODOS_LIMIT, 1, MAX_LIMIT),
+        all=a.boolean("all"),
+        overdue=a.boolean("overdue"),
+    )
+
+
+def _todo_ids_args(a: _Args) -> TodoIdsArgs:
+    ids = a.get("ids")
+    if ids is None:
+        raise ProtocolError(BAD_REQUEST, f"{a.command}: the to-do ids are missing")
+    if not isinstance(ids, list) or not 0 < len(ids) <= MAX_IDS:
+        raise a.fail("ids", f"a list of 1 to {MAX_IDS} to-do ids")
+    if not all(_is_int(i) and 0 < i <= MAX_ID for i in ids):
+        raise a.fail("ids", "a list of positive integers")
+    return TodoIdsArgs(tuple(dict.fromkeys(ids)))
+
+
+def _digest_args(a: _Args) -> DigestArgs:
+    return DigestArgs(
+        seconds=a.integer("seconds", DEFAULT_DIGEST_S, 60, MAX_DIGEST_S),
+        account=a.string("account"),
+        deliver=a.boolean("deliver"),
+    )
 
 
 def _fetch_now_args(a: _Args) -> FetchNowArgs:
@@ -258,6 +302,9 @@ COMMANDS: dict[str, Callable[[_Args], object]] = {
     "reload": _no_args,
     "wait-idle": _wait_idle_args,
     "metrics": _no_args,
+    "done": _todo_ids_args,
+    "undone": _todo_ids_args,
+    "digest": _digest_args,
 }
 
 

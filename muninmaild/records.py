@@ -232,3 +232,64 @@ class ClusterView:
 class ReloadOutcome:
     refused: str | None = None  # why the file was not taken, secrets masked
     restart_needed: tuple[str, ...] = ()  # sections that changed but apply only at a start
+
+
+# -- results written back to the mailbox -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeywordTarget:
+    """A message whose flags are due to be written as IMAP keywords.
+
+    `queued_at` is when the intent was recorded: the outcome is stored only on that same intent,
+    so a message requeued meanwhile is not marked with keywords of its old results.
+    """
+
+    email_id: int
+    account: str
+    mailbox: str
+    uidvalidity: int
+    uid: int
+    flags: tuple[str, ...]
+    queued_at: datetime
+    attempts: int = 0
+
+
+KeywordState = Literal["pending", "written", "skipped"]
+
+
+@dataclass(frozen=True)
+class KeywordOutcome:
+    """What became of one target: written (or found already set), skipped for good, or left
+    pending with a note and a time to look again."""
+
+    target: KeywordTarget
+    state: KeywordState
+    keywords: tuple[str, ...] = ()
+    note: str | None = None
+    retry_in_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class DigestRecord:
+    """A digest delivery: `appending` from before the APPEND until it is known to be there."""
+
+    id: int
+    account: str
+    mailbox: str
+    period: str
+    message_id: str
+    state: str
+    created_at: datetime
+    delivered_at: datetime | None
+
+
+@dataclass
+class KeywordStatus:
+    """What `status` shows of an account's keywords written back."""
+
+    state: str = "idle"  # idle, writing, backoff, auth_failed, stopped
+    written: int = 0  # messages this process wrote keywords to
+    last_written_at: datetime | None = None
+    last_error: str | None = None
+    refused: dict[str, str] = field(default_factory=dict)  # mailbox -> why

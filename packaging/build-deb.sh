@@ -27,7 +27,8 @@ for tool in muninmaild muninctl; do
     ln -s "$venv/bin/$tool" "$root/usr/bin/$tool"
 done
 install -m 0644 "$here/systemd/muninmaild.service" "$here/systemd/muninmaild.socket" \
-    "$here/systemd/muninmaild-metrics.socket" "$root/lib/systemd/system/"
+    "$here/systemd/muninmaild-metrics.socket" "$here/systemd/muninmail-digest.service" \
+    "$here/systemd/muninmail-digest.timer" "$root/lib/systemd/system/"
 install -m 0644 "$here/systemd/muninmail.sysusers" "$root/usr/lib/sysusers.d/muninmail.conf"
 install -m 0644 "$here/systemd/muninmaild.toml" "$root/etc/muninmail/muninmaild.toml"
 install -m 0644 "$here/README.md" "$here/docs/"*.md "$here/packaging/debian/copyright" "$doc/"

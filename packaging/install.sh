@@ -2,7 +2,7 @@
 # `make install`: muninmail from source into PREFIX under DESTDIR.
 #   DESTDIR=/tmp/stage PREFIX=/usr/local SYSCONFDIR=/etc PYTHON=/usr/bin/python3 install.sh
 # Layout: PREFIX/lib/muninmail/venv (its own virtual environment), PREFIX/bin/muninmaild and
-# muninctl, PREFIX/lib/systemd/system/*.{service,socket} (ExecStart= pointing at PREFIX/bin),
+# muninctl, PREFIX/lib/systemd/system/*.{service,socket,timer} (ExecStart= pointing at PREFIX/bin),
 # PREFIX/lib/sysusers.d/muninmail.conf, PREFIX/share/doc/muninmail, and the example
 # SYSCONFDIR/muninmail/muninmaild.toml unless one is there already (it is never overwritten).
 set -eu
@@ -28,8 +28,10 @@ install -d "$root/bin" "$root/lib/systemd/system" "$root/lib/sysusers.d" \
 for tool in muninmaild muninctl; do
     ln -sfn "../lib/muninmail/venv/bin/$tool" "$root/bin/$tool"
 done
-for unit in muninmaild.service muninmaild.socket muninmaild-metrics.socket; do
+for unit in muninmaild.service muninmaild.socket muninmaild-metrics.socket muninmail-digest.service \
+    muninmail-digest.timer; do
     sed -e "s|/usr/bin/muninmaild|$prefix/bin/muninmaild|" \
+        -e "s|/usr/bin/muninctl|$prefix/bin/muninctl|" \
         -e "s|/etc/muninmail|$sysconfdir/muninmail|g" \
         -e "s|/usr/share/doc/muninmail|$prefix/share/doc/muninmail|" \
         "$here/systemd/$unit" >"$root/lib/systemd/system/$unit"

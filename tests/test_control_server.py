@@ -463,20 +463,29 @@ async def test_list_details_carry_results(client: Client, served: Served) -> Non
     await complete_one(repo, msg.id, "t#1", analysis, TokenUsage(7, 3), "m")
     (row,) = (await client.result("list", details=True))["messages"]
     assert row["summary"] == "Ann asks." and row["flags"] == ["urgent"]
-    assert row["todos"] == [{"task": "Reply", "priority": "high", "due": None}]
+    (todo,) = row["todos"]
+    assert todo == {"task": "Reply", "priority": "high", "due": None} | {
+        "todo_id": todo["todo_id"],
+        "done": False,
+    }
     (plain,) = (await client.result("list"))["messages"]
     assert "summary" not in plain
-    todos = (await client.result("todos"))["todos"]
-    assert todos == [
-        {
-            "id": msg.id,
-            "subject": "Message 1",
-            "from": "Ann <ann@example.com>",
-            "task": "Reply",
-            "priority": "high",
-            "due": None,
-        }
-    ]
+    (line,) = (await client.result("todos"))["todos"]
+    # The fields it always had, and those added with to-dos that can be closed.
+    assert line == {
+        "id": msg.id,
+        "subject": "Message 1",
+        "from": "Ann <ann@example.com>",
+        "task": "Reply",
+        "priority": "high",
+        "due": None,
+    } | {
+        "todo_id": todo["todo_id"],
+        "account": "work",
+        "done": False,
+        "done_at": None,
+        "overdue": False,
+    }
     assert (await client.result("status"))["model"]["tokens_in"] == 7
 
 

@@ -175,7 +175,7 @@ COMMANDS: list[tuple[list[str], str, Check]] = [
     (["show", "2"], "  headers:", lambda j: json.loads(j)["id"] == 2),
     (
         ["todos", "--limit", "5"],
-        "DUE         PRIORITY  MSG  TASK",
+        "PRIORITY  MSG  TASK",
         lambda j: len(j.splitlines()) == 5,
     ),
     (["fetch-now"], "fetching: demo", lambda j: json.loads(j)["accounts"] == ["demo"]),

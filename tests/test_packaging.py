@@ -71,6 +71,10 @@ def test_the_package_holds_the_venv_the_commands_units_and_config(deb: Path) -> 
         "/lib/systemd/system/muninmaild.service",
         "/lib/systemd/system/muninmaild.socket",
         "/lib/systemd/system/muninmaild-metrics.socket",
+        "/lib/systemd/system/muninmail-digest.service",
+        "/lib/systemd/system/muninmail-digest.timer",
+        "/usr/share/doc/muninmail/digest.md",
+        "/usr/share/doc/muninmail/keywords.md",
         "/usr/lib/sysusers.d/muninmail.conf",
         "/etc/muninmail/muninmaild.toml",
         "/usr/share/doc/muninmail/copyright",
@@ -121,7 +125,12 @@ def test_installing_creates_the_user_and_folders_and_enables_nothing(
     assert ns.check("getent", "passwd", "muninmail").startswith("muninmail:")
     owners = ns.check("stat", "-c", "%U:%G %a", "/etc/muninmail", "/etc/muninmail/credentials")
     assert owners.split("\n")[:2] == ["root:muninmail 750", "root:root 750"]
-    for unit in ("muninmaild.service", "muninmaild.socket", "muninmaild-metrics.socket"):
+    for unit in (
+        "muninmaild.service",
+        "muninmaild.socket",
+        "muninmaild-metrics.socket",
+        "muninmail-digest.timer",
+    ):
         assert ns.run("systemctl", "is-enabled", unit).stdout.strip() == "disabled"
         assert ns.run("systemctl", "is-active", unit).stdout.strip() == "inactive"
     assert "0.1" in ns.check("muninctl", "--version")
@@ -133,7 +142,7 @@ def test_the_packaged_units_run_the_daemon_an_upgrade_restarts_it_a_purge_remove
     installed: SystemdNamespace,
 ) -> None:
     ns = installed
-    ns.check("systemctl", "enable", "--now", "muninmaild.service")
+    ns.check("systemctl", "enable", "--now", "muninmaild.service", "muninmail-digest.timer")
     before = ns.show("muninmaild.service")
     assert before["ActiveState"] == "active"
     assert "queue:" in ns.check("muninctl", "status")
@@ -150,6 +159,7 @@ def test_the_packaged_units_run_the_daemon_an_upgrade_restarts_it_a_purge_remove
         "/usr/bin/muninctl",
         "/etc/systemd/system/multi-user.target.wants/muninmaild.service",
         "/etc/systemd/system/sockets.target.wants/muninmaild.socket",
+        "/etc/systemd/system/timers.target.wants/muninmail-digest.timer",
     ):
         assert ns.run("test", "-e", path).returncode == 1, path
 

@@ -193,6 +193,7 @@ ERROR_CODE_NAMES = (
     "TOO_LARGE",
     "TIMEOUT",
     "INVALID_CONFIG",
+    "NOT_CONFIGURED",
 )
 
 

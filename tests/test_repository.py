@@ -145,6 +145,8 @@ async def test_complete_writes_results_once_in_the_same_transaction(
         "task": "Send the report",
         "priority": "high",
         "due": None,
+        "todo_id": row["todos"][0]["todo_id"],
+        "done": False,
     }
 
 

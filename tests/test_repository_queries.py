@@ -77,9 +77,11 @@ async def test_message_detail_has_headers_results_and_tokens(queue: Repository) 
     }
     assert detail["summary"] == "Ann asks." and detail["model"] == "m-1"
     assert detail["flags"] == ["requires_response"]
+    assert [t.pop("done") for t in detail["todos"]] == [False, False]
+    first = detail["todos"][0]["todo_id"]
     assert detail["todos"] == [
-        {"task": "Send it", "priority": "high", "due": "2026-12-01"},
-        {"task": "Read it", "priority": "low", "due": None},
+        {"task": "Send it", "priority": "high", "due": "2026-12-01", "todo_id": first},
+        {"task": "Read it", "priority": "low", "due": None, "todo_id": first + 1},
     ]
     assert (detail["tokens"]["in"], detail["tokens"]["out"]) == (105, 21)
     assert detail["attempts"] == 1 and detail["status"] == "completed"

@@ -21,6 +21,9 @@ import pytest
 
 from tests.conftest import peer_missing
 from tests.daemon_proc import DEMO_MAILDIR
+from tests.peers.dovecot import PASSWORD as DOVECOT_PASSWORD
+from tests.peers.dovecot import USER as DOVECOT_USER
+from tests.peers.dovecot import Dovecot
 from tests.peers.systemd_ns import SystemdNamespace, available, write_units
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(150)]
@@ -341,3 +344,59 @@ def test_a_broken_config_ends_failed_with_a_readable_line_and_no_restart_loop(
     assert any(m.startswith(line) for m in errors), errors
     site.configure(CONFIG.format(level="info"))
     site.ns.check("systemctl", "reset-failed", SERVICE)
+
+
+DIGEST = "muninmail-digest"
+
+
+def test_the_digest_timer_verifies_and_its_service_delivers_as_a_socket_group_member(
+    site: Site, dovecot: Dovecot
+) -> None:
+    """The packaged timer is installed but not enabled; its service, started as the timer
+    starts it, runs `muninctl digest --deliver` as a dynamic user in the socket's group, and
+    the daemon appends the digest to a real Dovecot once a day."""
+    unit_dir = f"{PREFIX}/lib/systemd/system"
+    units = [f"{unit_dir}/{DIGEST}.timer", f"{unit_dir}/{DIGEST}.service"]
+    verify = site.ns.run("systemd-analyze", "verify", *units)
+    assert verify.returncode == 0 and verify.stdout + verify.stderr == "", verify.stderr
+    assert f"ExecStart={PREFIX}/bin/muninctl digest --deliver" in site.ns.check("cat", units[1])
+    assert site.ns.run("systemctl", "is-enabled", f"{DIGEST}.timer").stdout.strip() == "disabled"
+    calendar = site.ns.show(f"{DIGEST}.timer")["TimersCalendar"]
+    assert "OnCalendar=*-*-* 07:00:00" in calendar
+
+    dovecot.append([b"From: Ann <ann@example.com>\r\nSubject: Hi\r\n\r\nPlease reply.\r\n"])
+    imap = (
+        f'\n[[accounts]]\nname = "mail"\nserver = "127.0.0.1"\nport = {dovecot.imap_port}\n'
+        f'security = "none"\nusername = "{DOVECOT_USER}"\npassword = "{DOVECOT_PASSWORD}"\n'
+        '\n[digest]\naccount = "mail"\n'
+    )
+    site.configure(CONFIG.format(level="info") + imap)
+    site.ns.check("systemctl", "restart", SERVICE)
+    site.wait_idle()
+    cursor = site.ns.cursor()
+    for _ in range(2):  # the second run of the day appends nothing
+        started = site.ns.systemctl("start", f"{DIGEST}.service", timeout=180)
+        assert started.returncode == 0, started.stderr + _journal_text(site, cursor)
+        assert site.ns.show(f"{DIGEST}.service")["Result"] == "success"
+    lines = _messages(site.ns.journal("-u", f"{DIGEST}.service", after=cursor))
+    assert any(re.fullmatch(r"digest 24h/\S+ delivered to mail/INBOX", m) for m in lines), lines
+    assert any("is already in mail/INBOX" in m and "nothing appended" in m for m in lines)
+    with dovecot.client() as client:
+        client.select("INBOX", readonly=True)
+        _, found = client.uid("SEARCH", "HEADER", "X-Muninmail-Digest", "24h")
+    assert len(found[0].split()) == 1
+    # Whoever ran it was neither root nor the daemon's user: a member of the socket's group.
+    ran_as = site.ns.show(f"{DIGEST}.service")
+    assert ran_as["DynamicUser"] == "yes" and ran_as["SupplementaryGroups"] == "muninmail"
+
+    site.ns.check("systemctl", "start", f"{DIGEST}.timer")
+    assert site.ns.show(f"{DIGEST}.timer")["ActiveState"] == "active"
+    listed = site.ns.check("systemctl", "list-timers", "--all", "--no-pager")
+    assert f"{DIGEST}.timer" in listed and f"{DIGEST}.service" in listed
+    site.ns.check("systemctl", "stop", f"{DIGEST}.timer")
+    site.configure(CONFIG.format(level="info"))
+    site.ns.check("systemctl", "restart", SERVICE)
+
+
+def _journal_text(site: Site, cursor: str) -> str:
+    return "\n".join(_messages(site.ns.journal(after=cursor)))

@@ -98,7 +98,8 @@ def message_lines(m: dict[str, Any]) -> list[str]:
     for todo in m.get("todos") or []:
         due = f" due {todo['due']}" if todo.get("due") else ""
         priority = output.paint(todo["priority"], output.PRIORITY_COLOURS.get(todo["priority"]))
-        lines.append(f"  todo [{priority}]{due}: {todo['task']}")
+        closed = " (done)" if todo.get("done") else ""
+        lines.append(f"  todo [{priority}]{due}: {todo['task']}{closed}")
     if m.get("last_error"):
         lines.append(f"  error:   {output.paint(m['last_error'], 'red')}")
     return lines

@@ -34,6 +34,8 @@ def render(m: dict[str, Any]) -> list[str]:
     if m.get("cc"):
         lines.append(f"  cc:      {m['cc']}")
     lines += message_lines(m)
+    if m.get("keywords"):  # accounts that write keywords; older daemons do not send it
+        lines.append(f"  keywords: {keywords(m['keywords'])}")
     lines.append(f"  tokens:  {m['tokens']['in']} in, {m['tokens']['out']} out")
     lines.append(
         f"  queued:  {output.when(m['queued_at'])}, updated {output.when(m['updated_at'])}"
@@ -46,3 +48,15 @@ def render(m: dict[str, Any]) -> list[str]:
         lines.append("  headers:")
         lines += [f"    {name}: {value}" for name, value in sorted(m["headers"].items())]
     return lines
+
+
+def keywords(k: dict[str, Any]) -> str:
+    """What was written to the message on the server, when, or why not (yet)."""
+    written = " ".join(k["keywords"])
+    if k["state"] == "written":
+        note = f" ({k['note']})" if k.get("note") else ""
+        return f"{written} written {output.when(k['written_at'])}{note}"
+    if k["state"] == "skipped":
+        return output.paint(f"not written: {k['note']}", "yellow")
+    waiting = f": {k['note']}" if k.get("note") else ""
+    return output.paint(f"to be written{waiting}", "yellow" if k.get("note") else None)

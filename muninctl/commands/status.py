@@ -38,6 +38,7 @@ def render(s: dict[str, Any]) -> list[str]:
         lines.append(f"database:   {_database(s['database'])}")
     if s["accounts"]:
         lines += ["", *output.table(ACCOUNT_HEADERS, [_account(a) for a in s["accounts"]])]
+        lines += keyword_lines(s["accounts"])
     cluster = s.get("cluster")  # older daemons do not send it
     if cluster and len(cluster["instances"]) > 1:
         lines += ["", *_cluster(cluster, s.get("instance"))]
@@ -95,3 +96,21 @@ def _last_error(last: dict[str, Any] | None) -> str:
     if not last:
         return "-"
     return f"message {last['id']} at {output.when(last['at'])}: {last['message']}"
+
+
+def keyword_lines(accounts: list[dict[str, Any]]) -> list[str]:
+    """Accounts that write keywords: how many, and every mailbox that refuses them."""
+    lines = []
+    for a in accounts:
+        k = a.get("keywords")  # older daemons do not send it; null: keywords are not written
+        if not k:
+            continue
+        state = (k["state"], STATE_COLOURS.get(k["state"]))
+        when = f", last {output.when(k['last_written_at'])}" if k["last_written_at"] else ""
+        line = f"keywords {a['name']}: {output.paint(*state)}, {k['written']} written{when}"
+        if k["last_error"]:
+            line += f"; {output.paint(k['last_error'], 'red')}"
+        lines.append(line)
+        for r in k["refused"]:
+            lines.append(output.paint(f"  {r['mailbox']}: {r['reason']}", "yellow"))
+    return ["", *lines] if lines else []

@@ -24,6 +24,7 @@ from muninmaild.config.settings import (
     AISettings,
     DaemonSettings,
     DatabaseSettings,
+    DigestSettings,
     FlagSpec,
     MetricsSettings,
     ProcessorSettings,
@@ -34,8 +35,11 @@ from muninmaild.config.settings import (
 from muninmaild.errors import ConfigError
 
 DEFAULT_PATH = Path("/etc/muninmail/muninmaild.toml")
-SECTIONS = ("daemon", "database", "accounts", "processor", "ai", "metrics")
+SECTIONS = ("daemon", "database", "accounts", "processor", "ai", "metrics", "digest")
 LOG_LEVELS = ("debug", "info", "warning", "error")
+# An IMAP keyword (RFC 3501 atom) that every server and client takes: no spaces, none of
+# `(){%*"\]`, no leading backslash (those are system flags), ASCII only (Thunderbird's tags).
+KEYWORD_PATTERN = r"[A-Za-z0-9$_.+:/@&!#~^|=-]{1,64}"
 # LoadCredential=muninmail:/etc/muninmail/credentials names each file's credential muninmail_<file>.
 CREDENTIAL_PREFIX = "muninmail_"
 
@@ -59,7 +63,10 @@ def load(path: Path | None = None, env: Mapping[str, str] | None = None) -> Sett
             f"must be longer than ai.timeout ({ai.timeout:g} s), or a slow answer loses its lease",
         )
     metrics = _metrics(_table(raw, "metrics"))
-    return Settings(daemon, database, accounts, processor, ai, source, metrics=metrics)
+    digest = _digest(_table(raw, "digest"), accounts)
+    return Settings(
+        daemon, database, accounts, processor, ai, source, metrics=metrics, digest=digest
+    )
 
 
 def _read_toml(path: Path | None) -> tuple[dict[str, Any], Path | None]:
@@ -156,10 +163,15 @@ def _account(item: object, index: int, creds: Path | None) -> AccountSettings:
         idle=r.boolean("idle", d.idle),
         poll_interval=r.number("poll_interval", d.poll_interval, minimum=1.0),
         max_message_size=r.integer("max_message_size", d.max_message_size, minimum=1024),
+        write_keywords=r.boolean("write_keywords", d.write_keywords),
     )
     r.finish()
     if source == "maildir" and account.path is None:
         raise ConfigError(f"{where}.path", 'a maildir account needs path = "..."')
+    if source == "maildir" and account.write_keywords:
+        raise ConfigError(
+            f"{where}.write_keywords", "keywords are written over IMAP: an imap account needs it"
+        )
     return account
 
 
@@ -246,22 +258,59 @@ def _metrics(table: dict[str, Any]) -> MetricsSettings:
 
 
 def _flags(table: dict[str, Any]) -> tuple[FlagSpec, ...]:
-    """Configured flags extend the default vocabulary; a default may be re-described."""
+    """Configured flags extend the default vocabulary; a default may be re-described, or given
+    only the IMAP keyword it is written as."""
     flags = {f.name: f for f in DEFAULT_FLAGS}
     for name, spec in table.items():
         where = f"ai.flags.{name}"
         if not isinstance(spec, dict):
-            raise ConfigError(where, "must be a table with description (and keywords)")
+            raise ConfigError(where, "must be a table with description (and keywords, keyword)")
         if not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", name):
             raise ConfigError(where, "a flag name is lower-case letters, digits and _")
         r = TableReader(spec, where)
+        known = flags.get(name)
         flags[name] = FlagSpec(
             name,
-            r.string("description", "", required=True),
-            tuple(r.string_list("keywords", [])),
+            r.string("description", known.description if known else "", required=not known),
+            tuple(r.string_list("keywords", list(known.keywords) if known else [])),
+            _keyword(r),
         )
         r.finish()
     return tuple(flags.values())
+
+
+def _keyword(r: TableReader) -> str | None:
+    value = r.string("keyword", "")
+    if not value:
+        return None
+    if not re.fullmatch(KEYWORD_PATTERN, value):
+        raise ConfigError(
+            r.where("keyword"),
+            f"{value!r} is not an IMAP keyword: up to 64 ASCII letters, digits and $_.+:/@&!#~^|=-",
+        )
+    return value
+
+
+def _digest(table: dict[str, Any], accounts: tuple[AccountSettings, ...]) -> DigestSettings:
+    r = TableReader(table, "digest")
+    d = DigestSettings()
+    account = r.string("account", "") or None
+    mailbox = r.string("mailbox", d.mailbox)
+    r.finish()
+    if account is not None:
+        found = next((a for a in accounts if a.name == account), None)
+        if found is None:
+            names = ", ".join(a.name for a in accounts) or "none"
+            raise ConfigError(
+                "digest.account", f"there is no account {account!r}; accounts: {names}"
+            )
+        if found.source != "imap":
+            raise ConfigError(
+                "digest.account", "the digest is appended over IMAP: name an imap account"
+            )
+    if not mailbox:
+        raise ConfigError("digest.mailbox", "must not be empty")
+    return DigestSettings(account, mailbox)
 
 
 def _secret(r: TableReader, key: str, creds: Path | None, cred_name: str) -> Secret | None:

@@ -17,11 +17,17 @@ BackendName = Literal["cerebras", "rules", "noop"]
 
 @dataclass(frozen=True)
 class FlagSpec:
-    """A flag the model may set. `keywords` drive the offline rules backend."""
+    """A flag the model may set. `keywords` drive the offline rules backend; `keyword` is the
+    IMAP keyword written for it (accounts with `write_keywords`), `munin_<name>` when unset."""
 
     name: str
     description: str
     keywords: tuple[str, ...] = ()
+    keyword: str | None = None
+
+    @property
+    def imap_keyword(self) -> str:
+        return self.keyword or f"munin_{self.name}"
 
 
 DEFAULT_FLAGS: tuple[FlagSpec, ...] = (
@@ -107,6 +113,7 @@ class AccountSettings:
     idle: bool = True
     poll_interval: float = 300.0
     max_message_size: int = 25 * 1024 * 1024
+    write_keywords: bool = False  # flags become IMAP keywords on the message (docs/keywords.md)
 
 
 @dataclass(frozen=True)
@@ -163,6 +170,14 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 
 @dataclass(frozen=True)
+class DigestSettings:
+    """Where `muninctl digest --deliver` puts the digest: an IMAP account's mailbox."""
+
+    account: str | None = None
+    mailbox: str = "INBOX"
+
+
+@dataclass(frozen=True)
 class Settings:
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -171,6 +186,7 @@ class Settings:
     ai: AISettings = field(default_factory=AISettings)
     source_path: Path | None = None  # the file it was read from, if any
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    digest: DigestSettings = field(default_factory=DigestSettings)
 
     def secrets(self) -> list[str]:
         """Every secret value, so the log filter can scrub them."""

@@ -21,6 +21,7 @@ def render(settings: Settings) -> str:
     for flag in settings.ai.flags:
         lines += ["", f"[ai.flags.{flag.name}]", *_flag(flag)]
     lines += ["", "[metrics]", *_pairs(settings.metrics)]
+    lines += ["", "[digest]", *_pairs(settings.digest)]
     return "\n".join(lines) + "\n"
 
 
@@ -41,6 +42,7 @@ def _flag(flag: FlagSpec) -> list[str]:
     lines = [f"description = {_value(flag.description)}"]
     if flag.keywords:
         lines.append(f"keywords = {_value(flag.keywords)}")
+    lines.append(f"keyword = {_value(flag.imap_keyword)}")
     return lines
 
 

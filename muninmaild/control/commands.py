@@ -13,14 +13,15 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from muninmaild import __version__, protocol
 from muninmaild.ai.base import Backend
-from muninmaild.control import views
+from muninmaild.control import results, views
 from muninmaild.fetch.loop import FetchLoop
 from muninmaild.processing.processor import Processor
 from muninmaild.protocol import (
+    DigestArgs,
     FetchNowArgs,
     ListArgs,
     NoArgs,
@@ -28,11 +29,16 @@ from muninmaild.protocol import (
     ProtocolError,
     RequeueArgs,
     ShowArgs,
+    TodoIdsArgs,
     TodosArgs,
     WaitIdleArgs,
 )
 from muninmaild.records import ReloadOutcome
 from muninmaild.store.repository import Repository
+
+if TYPE_CHECKING:  # they load aioimaplib, which a daemon without IMAP accounts never needs
+    from muninmaild.writeback.digest import DigestDelivery
+    from muninmaild.writeback.keywords import KeywordWriter
 
 log = logging.getLogger(__name__)
 WAIT_POLL_S = 0.1
@@ -52,6 +58,10 @@ class Parts(Protocol):
     def fetchers(self) -> Sequence[FetchLoop]: ...
     @property
     def instance_id(self) -> str: ...
+    @property
+    def keywords(self) -> KeywordWriter | None: ...
+    @property
+    def digest(self) -> DigestDelivery | None: ...
 
 
 class Commands:
@@ -81,6 +91,9 @@ class Commands:
             "reload": self.reload,
             "wait-idle": self.wait_idle,
             "metrics": self.metrics,
+            "done": self.done,
+            "undone": self.undone,
+            "digest": self.digest,
         }
 
     async def respond(self, line: bytes) -> Json:
@@ -115,7 +128,7 @@ class Commands:
             "uptime_s": round(time.monotonic() - self._started, 1),
             "paused": await parts.repo.paused(),
             "queue": (await parts.repo.counts()).as_dict(),
-            "accounts": [views.account(f.status) for f in parts.fetchers],
+            "accounts": [self._account(f) for f in parts.fetchers],
             "model": {
                 "backend": parts.backend.name,
                 "model": parts.backend.model,
@@ -128,6 +141,11 @@ class Commands:
             "cluster": views.cluster(await parts.repo.cluster(self._alive_within_s)),
             "waiting": views.waiting(await parts.repo.waiting(), datetime.now(UTC)),
         }
+
+    def _account(self, fetcher: FetchLoop) -> Json:
+        writer = self._parts.keywords
+        status = writer.status.get(fetcher.status.account) if writer else None
+        return views.account(fetcher.status) | {"keywords": views.keywords(status)}
 
     async def pause(self, args: PauseArgs) -> Json:
         return await self._set_paused(args.components, True)
@@ -161,10 +179,21 @@ class Commands:
         found = await self._parts.repo.message_detail(args.id)
         if found is None:
             raise ProtocolError(protocol.NOT_FOUND, f"there is no message {args.id}")
+        found["keywords"] = await self._parts.repo.keyword_write(args.id)
         return {"message": found}
 
     async def todos(self, args: TodosArgs) -> Json:
-        return {"todos": await self._parts.repo.open_todos(args.limit)}
+        return await results.todos(self._parts.repo, args)
+
+    async def done(self, args: TodoIdsArgs) -> Json:
+        return await results.set_done(self._parts.repo, args, True)
+
+    async def undone(self, args: TodoIdsArgs) -> Json:
+        return await results.set_done(self._parts.repo, args, False)
+
+    async def digest(self, args: DigestArgs) -> Json:
+        accounts = [f.status.account for f in self._parts.fetchers]
+        return await results.digest(self._parts.repo, args, accounts, self._parts.digest)
 
     async def fetch_now(self, args: FetchNowArgs) -> Json:
         fetchers = self._parts.fetchers
@@ -218,4 +247,9 @@ class Commands:
         left = await self._parts.repo.unsettled(include_scheduled=not ignore_retries)
         if left:
             busy.append(f"{left} message(s) pending or processing")
+        writer = self._parts.keywords
+        if writer is not None:
+            due = await self._parts.repo.keyword_writes_due([a.name for a in writer.accounts])
+            if due:
+                busy.append(f"keywords of {due} message(s) to write")
         return busy

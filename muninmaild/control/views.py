@@ -12,7 +12,7 @@ from typing import Any
 
 from muninmaild.processing.processor import ProcessorStats
 from muninmaild.protocol import iso
-from muninmaild.records import ClusterView, FetchStatus, LastError, Waiting
+from muninmaild.records import ClusterView, FetchStatus, KeywordStatus, LastError, Waiting
 from muninmaild.store.health import WriteHealth
 
 Json = dict[str, Any]
@@ -42,6 +42,19 @@ def waiting(found: Waiting, now: datetime) -> Json:
 
 def _age(since: datetime | None, now: datetime) -> float | None:
     return None if since is None else round(max((now - since).total_seconds(), 0.0), 1)
+
+
+def keywords(status: KeywordStatus | None) -> Json | None:
+    """An account's keywords written back; None when it does not write them."""
+    if status is None:
+        return None
+    return {
+        "state": status.state,
+        "written": status.written,
+        "last_written_at": iso(status.last_written_at),
+        "last_error": status.last_error,
+        "refused": [{"mailbox": m, "reason": r} for m, r in sorted(status.refused.items())],
+    }
 
 
 def session(stats: ProcessorStats) -> Json:

@@ -33,6 +33,7 @@ ctl wait-idle --timeout 600 || exit 1
 ctl status || exit 1
 ctl list || exit 1
 ctl list --details || exit 1
+ctl digest || exit 1
 
 echo
 echo "\$ kill -TERM $pid"

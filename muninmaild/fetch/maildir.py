@@ -18,7 +18,7 @@ from pathlib import Path
 
 from muninmaild.errors import FetchError
 from muninmaild.fetch.lease import LeaseStore, MailboxLeases
-from muninmaild.fetch.source import MessageStore, oversize_note
+from muninmaild.fetch.source import MessageStore, digest_note, oversize_note
 from muninmaild.mail.parse import parse_message
 from muninmaild.records import NewMessage, SyncAdvance
 
@@ -90,14 +90,15 @@ class MaildirSource:
         except OSError as exc:
             # Gone between listing and reading (moved by a mail client): a row says so.
             raw, skip = b"", f"not analysed: the file could not be read ({exc.strerror})"
+        mail = parse_message(raw)
         return NewMessage(
             account=self.account,
             mailbox=mailbox,
             uidvalidity=MAILDIR_UIDVALIDITY,
             uid=uid,
-            mail=parse_message(raw),
+            mail=mail,
             source_key=file.key,
-            skip_reason=skip,
+            skip_reason=skip or digest_note(mail),
         )
 
     async def wait_for_mail(self, max_wait_s: float) -> None:

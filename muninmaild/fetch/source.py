@@ -11,12 +11,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from muninmaild.records import NewMessage, SyncAdvance, SyncState
+from muninmaild.mail.headers import is_digest
+from muninmaild.records import NewMessage, ParsedMail, SyncAdvance, SyncState
+
+DIGEST_NOTE = "not analysed: a digest muninmail delivered"
 
 
 def oversize_note(size: int, limit: int) -> str:
     """The skip reason of a message too large to analyse (it is queued from its headers)."""
     return f"not analysed: {size} bytes, over the limit of {limit}"
+
+
+def digest_note(mail: ParsedMail) -> str | None:
+    """The skip reason of our own digest, recognised by its header: the model never sees it."""
+    return DIGEST_NOTE if is_digest(mail.headers) else None
 
 
 class MessageStore(Protocol):

@@ -20,8 +20,11 @@ TRIAGE_HEADERS = (
     "priority",
     "in-reply-to",
 )
-# What is stored with each message: the above, and what threading and replies need.
-KEPT_HEADERS = (*TRIAGE_HEADERS, "references", "reply-to", "content-type")
+# The mark of a digest muninmail appended to the mailbox itself (digest/message.py).
+DIGEST_HEADER = "x-muninmail-digest"
+# What is stored with each message: the above, what threading and replies need, and the mark
+# of our own digests.
+KEPT_HEADERS = (*TRIAGE_HEADERS, "references", "reply-to", "content-type", DIGEST_HEADER)
 _LEADING_NUMBER = re.compile(r"(\d+)")
 
 
@@ -30,6 +33,11 @@ def is_bulk(headers: Mapping[str, str]) -> bool:
     if _get(headers, "list-unsubscribe") or _get(headers, "list-id"):
         return True
     return _get(headers, "precedence").lower() in {"bulk", "list", "junk"}
+
+
+def is_digest(headers: Mapping[str, str]) -> bool:
+    """A digest muninmail wrote: never sent to the model."""
+    return bool(_get(headers, DIGEST_HEADER))
 
 
 def is_automated(headers: Mapping[str, str]) -> bool:

@@ -10,6 +10,7 @@ import os
 import secrets
 import socket
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -24,6 +25,10 @@ from muninmaild.processing.processor import Processor
 from muninmaild.redact import Redactor
 from muninmaild.store.repository import Repository
 
+if TYPE_CHECKING:  # aioimaplib loads only when an account needs it
+    from muninmaild.writeback.digest import DigestDelivery
+    from muninmaild.writeback.keywords import KeywordWriter
+
 
 @dataclass
 class Parts:
@@ -32,6 +37,8 @@ class Parts:
     processor: Processor
     fetchers: list[FetchLoop]
     instance_id: str
+    keywords: KeywordWriter | None = None  # accounts with write_keywords
+    digest: DigestDelivery | None = None  # [digest] account
 
 
 def instance_id() -> str:
@@ -87,4 +94,38 @@ def build(settings: Settings, engine: AsyncEngine, redact: Redactor, *, once: bo
         )
         for source, account in zip(sources, settings.accounts, strict=True)
     ]
-    return Parts(repo, backend, processor, fetchers, me)
+    parts = Parts(repo, backend, processor, fetchers, me)
+    parts.keywords = keyword_writer(settings, repo, me, redact, once=once)
+    parts.digest = digest_delivery(settings, repo)
+    return parts
+
+
+def keyword_writer(
+    settings: Settings, repo: Repository, holder: str, redact: Redactor, *, once: bool
+) -> KeywordWriter | None:
+    """The loop writing flags back as IMAP keywords, if an account asks for it."""
+    writing = [a.name for a in settings.accounts if a.write_keywords]
+    repo.write_keywords_for(writing)
+    if not writing:
+        return None
+    from muninmaild.writeback.keywords import KeywordWriter
+
+    return KeywordWriter(
+        repo,
+        settings.accounts,
+        settings.ai.flags,
+        holder,
+        once=once,
+        poll_s=settings.processor.poll_interval,
+        redact=redact,
+    )
+
+
+def digest_delivery(settings: Settings, repo: Repository) -> DigestDelivery | None:
+    name = settings.digest.account
+    if name is None:
+        return None
+    from muninmaild.writeback.digest import DigestDelivery
+
+    account = next(a for a in settings.accounts if a.name == name)  # the loader checked it
+    return DigestDelivery(repo, settings.digest, account)

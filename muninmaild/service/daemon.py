@@ -84,6 +84,8 @@ async def _run_once(parts: Parts) -> int:
     for fetcher in parts.fetchers:
         await fetcher.run()
     await parts.processor.run()
+    if parts.keywords is not None:
+        await parts.keywords.run()
     rows = await parts.repo.results_for(parts.processor.stats.handled_ids)
     counts = await parts.repo.counts()
     statuses = [f.status for f in parts.fetchers]
@@ -109,6 +111,8 @@ async def _serve(
     async with metrics, _control(commands, settings), asyncio.TaskGroup() as tg:
         loops = [tg.create_task(parts.processor.run(), name="processor")]
         loops += [tg.create_task(f.run(), name=f"fetch-{f.source.account}") for f in parts.fetchers]
+        if parts.keywords is not None:
+            loops.append(tg.create_task(parts.keywords.run(), name="keywords"))
         beats = [
             tg.create_task(_watchdog(notifier, loops), name="watchdog"),
             tg.create_task(_status_updates(parts, notifier), name="status"),
@@ -123,6 +127,8 @@ async def _serve(
         log.info("stopping: draining in-flight work for up to %.0f s", drain)
         for fetcher in parts.fetchers:
             fetcher.stop()
+        if parts.keywords is not None:
+            parts.keywords.stop()
         parts.processor.stop(drain)
         await asyncio.wait(loops)
         member.stop()

@@ -20,7 +20,7 @@ from muninmaild.service.compose import Parts
 from muninmaild.service.notify import Notifier
 
 log = logging.getLogger(__name__)
-RESTART_SECTIONS = ("database", "accounts", "ai", "metrics")
+RESTART_SECTIONS = ("database", "accounts", "ai", "metrics", "digest")
 
 
 class Reloader:

@@ -170,6 +170,7 @@ class TodoRow(Base):
     due_date: Mapped[date | None] = mapped_column(Date)
     done: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class TokenUsageRow(Base):
@@ -208,3 +209,59 @@ class Instance(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime)
     stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+KEYWORD_STATES = ("pending", "written", "skipped")
+
+
+class KeywordWrite(Base):
+    """A message's flags as IMAP keywords on the server: to write, written, or given up on.
+
+    The row is made with the message's results (accounts with `write_keywords`), so the intent
+    survives a restart; once `written` it is never written again, even if the user removes the
+    keyword; a requeue deletes the row along with the results.
+    """
+
+    __tablename__ = "keyword_writes"
+    __table_args__ = (
+        CheckConstraint(f"state IN ({_quoted(KEYWORD_STATES)})", name="ck_keyword_writes_state"),
+        Index("ix_keyword_writes_due", "next_attempt_at", sqlite_where=text("state = 'pending'")),
+    )
+
+    email_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("emails.id", ondelete="CASCADE"), primary_key=True
+    )
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    keywords: Mapped[str] = mapped_column(Text, default="")  # space-separated, as written
+    note: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    written_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+DIGEST_STATES = ("appending", "delivered")
+
+
+class DigestDelivery(Base):
+    """One digest appended to a mailbox: at most one per target account and period.
+
+    The row is written before the APPEND (`appending`, with the digest's Message-ID) and marked
+    `delivered` after it, so a delivery cut short is recognised in the mailbox, not repeated.
+    """
+
+    __tablename__ = "digests"
+    __table_args__ = (
+        UniqueConstraint("account", "period", name="uq_digests_period"),
+        CheckConstraint(f"state IN ({_quoted(DIGEST_STATES)})", name="ck_digests_state"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    account: Mapped[str] = mapped_column(String(64))
+    mailbox: Mapped[str] = mapped_column(String(255))
+    period: Mapped[str] = mapped_column(String(128))
+    message_id: Mapped[str] = mapped_column(String(255))
+    state: Mapped[str] = mapped_column(String(16), default="appending")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -165,9 +165,10 @@ async def _todos_by_email(conn: AsyncConnection, ids: Sequence[int]) -> dict[int
     out: dict[int, list[Json]] = {}
     stmt = (
         select(TodoRow.email_id, TodoRow.task, TodoRow.priority, TodoRow.due_date)
+        .add_columns(TodoRow.id, TodoRow.done)
         .where(TodoRow.email_id.in_(ids))
         .order_by(TodoRow.email_id, TodoRow.position)
     )
     for row in (await conn.execute(stmt)).all():
-        out.setdefault(row.email_id, []).append(rows.todo(row))
+        out.setdefault(row.email_id, []).append(rows.message_todo(row))
     return out

@@ -26,15 +26,18 @@ from muninmaild.records import (
     TokenUsage,
 )
 from muninmaild.store import rows
+from muninmaild.store.digests import DigestStore
 from muninmaild.store.engine import READ_ONLY, dialect_insert
 from muninmaild.store.health import WriteHealth
 from muninmaild.store.ingest import IngestStore
 from muninmaild.store.instances import ClusterStore
+from muninmaild.store.keywords import KeywordStore
 from muninmaild.store.listen import NOTIFY_CHANNEL, QueueListener
 from muninmaild.store.models import (
     CLAIMABLE,
     Email,
     EmailFlag,
+    KeywordWrite,
     PauseState,
     Result,
     TodoRow,
@@ -43,6 +46,7 @@ from muninmaild.store.models import (
 )
 from muninmaild.store.monitoring import MonitoringStore
 from muninmaild.store.queries import Queries
+from muninmaild.store.todos import TodoStore
 
 _PROCESSING = text("emails.processing_status = 'processing'")
 
@@ -62,10 +66,13 @@ class Completion:
     model: str
 
 
-class Repository(IngestStore, Queries, ClusterStore, MonitoringStore):
+class Repository(
+    IngestStore, Queries, ClusterStore, MonitoringStore, KeywordStore, TodoStore, DigestStore
+):
     """The queue's writes. Queueing fetched mail comes from `IngestStore`, the read-only queries
     from `Queries`, the instances' bookkeeping from `ClusterStore`, what monitoring reads from
-    `MonitoringStore`."""
+    `MonitoringStore`; keywords to write back, to-dos closed by hand and delivered digests from
+    `KeywordStore`, `TodoStore`, `DigestStore`."""
 
     def __init__(self, engine: AsyncEngine, clock: Callable[[], datetime] = utcnow) -> None:
         self._engine = engine
@@ -137,6 +144,8 @@ class Repository(IngestStore, Queries, ClusterStore, MonitoringStore):
                 params = {"ids": ids, "token": token, "now": now}
                 done.update((await conn.execute(_COMPLETE, params)).scalars().all())
             await _insert_results(conn, [c for c in items if c.email_id in done], now)
+            flagged = [c.email_id for c in items if c.email_id in done and c.analysis.flags]
+            await self._queue_keyword_writes(conn, flagged, now)
         return done
 
     async def retry(self, email_id: int, token: str, error: str, delay_s: float) -> bool:
@@ -174,7 +183,7 @@ class Repository(IngestStore, Queries, ClusterStore, MonitoringStore):
         """Failed rows (all, or the given ids in any state but processing) back to pending.
 
         A completed row that is requeued loses its old results here, so that processing it
-        again writes exactly one set.
+        again writes exactly one set; and the record of its keywords, so they are written anew.
         """
         now = self._clock()
         stmt = update(Email).values(
@@ -192,7 +201,7 @@ class Repository(IngestStore, Queries, ClusterStore, MonitoringStore):
                 Email.id.in_(ids), Email.processing_status != "processing"
             )
         async with self._tx() as conn:
-            for model in (Result, EmailFlag, TodoRow):
+            for model in (Result, EmailFlag, TodoRow, KeywordWrite):
                 await conn.execute(delete(model).where(model.email_id.in_(chosen)))
             requeued = (await conn.execute(stmt.where(Email.id.in_(chosen)))).rowcount
             if requeued:

@@ -166,3 +166,50 @@ def cluster_view(instances: Any, leases: Any, alive_after: datetime) -> ClusterV
         ),
         mailboxes=tuple(MailboxHolder(*lease) for lease in leases),
     )
+
+
+# -- keywords, to-dos and digests --------------------------------------------------------------
+
+
+def keyword_write(row: Any) -> Json:
+    """A message's keywords on the server (`show`): what was written, when, or why not."""
+    return {
+        "state": row.state,
+        "keywords": row.keywords.split(),
+        "note": row.note,
+        "written_at": iso(row.written_at),
+        "attempts": row.attempts,
+        "queued_at": iso(row.created_at),
+    }
+
+
+def message_todo(row: Any) -> Json:
+    """A to-do in a message's details (`list --details`, `show`), with its id and state."""
+    return todo(row) | {"todo_id": row.id, "done": bool(row.done)}
+
+
+def todo_line(row: Any, today: date) -> Json:
+    """One line of `muninctl todos`: the to-do, its state, and the message it came from.
+
+    `id` is the message's (as it always was); `todo_id` is the to-do's own, for `done`.
+    """
+    due = row.due_date
+    return open_todo(row) | {
+        "todo_id": row.todo_id,
+        "account": row.account,
+        "done": bool(row.done),
+        "done_at": iso(row.done_at),
+        "overdue": bool(not row.done and due is not None and due < today),
+    }
+
+
+def digest_message(row: Any, flags: Sequence[str]) -> Json:
+    """A message as the digest sees it: the `list` line, its summary and what marks bulk mail."""
+    headers = json.loads(row.headers or "{}")
+    return message(row, flags) | {
+        "summary": row.summary,
+        "skip_reason": row.skip_reason,
+        "headers": {str(k): str(v) for k, v in headers.items()}
+        if isinstance(headers, dict)
+        else {},
+    }

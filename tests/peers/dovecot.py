@@ -59,10 +59,13 @@ def message(
 
 
 class Dovecot:
-    def __init__(self, *, idle: bool = True, users: Iterable[str] = (USER,)) -> None:
+    def __init__(
+        self, *, idle: bool = True, users: Iterable[str] = (USER,), acl: bool = False
+    ) -> None:
         # Not pytest's tmp_path: its folders are 0700, which Dovecot's own processes cannot enter.
         self.root = Path(tempfile.mkdtemp(prefix="munin-dovecot-"))
         self.users = tuple(users)
+        self.acl = acl  # the ACL plugin: `refuse_keywords()` can take the right to set them
         self.imap_port = free_port()
         self.imaps_port = free_port()
         self.cert = self.root / "cert.pem"
@@ -266,6 +269,18 @@ class Dovecot:
             assert imap.create(mailbox)[0] == "OK"
         self.append(messages, mailbox)
 
+    def refuse_keywords(self, mailbox: str, user: str = USER) -> None:
+        """Take the user's right to set keywords in a mailbox (ACL right `w`; needs `acl=True`).
+
+        SELECT then answers `PERMANENTFLAGS (\\Seen)`, without `\\*`, and a STORE of a keyword
+        is answered OK but not kept: a server refusing new keywords, as RFC 3501 lets it.
+        """
+        assert self.acl, "start this Dovecot with acl=True"
+        folder = self.root / "mail" / user / ("" if mailbox == "INBOX" else f".{mailbox}")
+        acl = folder / "dovecot-acl"
+        acl.write_text("owner lrsip\n")  # look up, read, set \Seen, insert, post: no `w`
+        shutil.chown(acl, MAIL_UID, MAIL_UID)
+
     def uidvalidity(self, mailbox: str = "INBOX") -> int:
         with self.client() as imap:
             _, data = imap.status(mailbox, "(UIDVALIDITY)")
@@ -340,6 +355,12 @@ class Dovecot:
         if not idle:
             # Dovecot's own list without IDLE (and without extensions that imply it).
             lines.append("imap_capability = IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE LITERAL+")
+        if self.acl:
+            lines += [
+                "mail_plugins = $mail_plugins acl",
+                "protocol imap {\n  mail_plugins = $mail_plugins imap_acl\n}",
+                "plugin {\n  acl = vfile\n}",
+            ]
         return "\n".join(lines) + "\n"
 
 

@@ -30,7 +30,7 @@ from muninmaild.fetch.imap.responses import (
     plan_groups,
 )
 from muninmaild.fetch.lease import LeaseStore, MailboxLeases
-from muninmaild.fetch.source import MessageStore, oversize_note
+from muninmaild.fetch.source import MessageStore, digest_note, oversize_note
 from muninmaild.mail.parse import parse_message
 from muninmaild.mail.parse_child import parse_all
 from muninmaild.mail.parse_process import ParseWorker
@@ -239,6 +239,8 @@ class ImapSource:
                 skip = oversize_note(size, limit)
             elif items[uid].data is None:
                 skip = "not analysed: the server sent no content for this message"
+            else:
+                skip = digest_note(mail)
             message = replace(mail, size=size)
             out.append(
                 NewMessage(self.account, mailbox, uidvalidity, uid, message, skip_reason=skip)
