@@ -7,9 +7,13 @@
     │   └── FetchAuthError       the server refused the credentials: a longer backoff
     └── ModelError               one model request failed; the processor decides what it means
         ├── ModelRateLimited     HTTP 429: the row is snoozed until `retry_at`, no attempt used
+        │   └── ModelQuotaSpent  an hourly or daily quota is spent: processing is held until
+        │                        the window has room again, no attempt used
         ├── ModelUnavailable     connection error, timeout, 5xx: retried with backoff
         ├── ModelAnswerInvalid   not JSON, breaks the schema, cut short: retried with backoff
-        ├── ModelAuthError       401/403: released without an attempt, processing backs off
+        ├── ModelAccountError    401/402/403, or 404 for the model: about the account or the
+        │   │                    model, not the message; processing is held, the row released
+        │   └── ModelAuthError   401/403: the key is wrong, revoked or not allowed
         └── ModelRequestRejected 400: the request itself is wrong; the row is held as failed
 
 Messages are written for the person reading `muninctl show` or the journal: they say what went
@@ -51,6 +55,16 @@ class ModelRateLimited(ModelError):
         self.retry_after_s = retry_after_s
 
 
+class ModelQuotaSpent(ModelRateLimited):
+    """`window` ("tokens per day") has no room for `retry_after_s` seconds; `known` says
+    whether the service said so, or the time is our own estimate."""
+
+    def __init__(self, message: str, retry_after_s: float, window: str, known: bool) -> None:
+        super().__init__(message, retry_after_s)
+        self.window = window
+        self.known = known
+
+
 class ModelUnavailable(ModelError):
     pass
 
@@ -59,7 +73,11 @@ class ModelAnswerInvalid(ModelError):
     pass
 
 
-class ModelAuthError(ModelError):
+class ModelAccountError(ModelError):
+    """Every request would fail the same way until a person acts (or the service recovers)."""
+
+
+class ModelAuthError(ModelAccountError):
     pass
 
 

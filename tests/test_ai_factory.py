@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from muninmaild.ai.factory import make_backend
 from muninmaild.config.settings import AISettings
 
@@ -14,29 +16,31 @@ REPO = Path(__file__).resolve().parents[1]
 
 # Run in a fresh interpreter: in the test process the SDK is long loaded by other tests.
 FIRST_CALLS = """
-import asyncio, json, sys, time
+import asyncio, importlib, json, sys, time, types
 from muninmaild.ai import factory
 from muninmaild.ai.base import ModelInput
 from muninmaild.config.settings import AISettings, Secret
 from tests.fakes.model_server import FakeModelServer
 
+BACKEND, LIBRARY, BASE = sys.argv[1], sys.argv[2], sys.argv[3]
 builds = 0
-real_budget = factory.RateBudget
 
-def counted(*args, **kwargs):
+def counted(name):
     global builds
     builds += 1
-    return real_budget(*args, **kwargs)
+    return importlib.import_module(name)
 
-factory.RateBudget = counted
+factory.importlib = types.SimpleNamespace(import_module=counted)
 
 def item(n):
     return ModelInput(n, "Report", "a@example.com", "b@example.com", "", "Please send it.")
 
 async def main(server):
-    settings = AISettings(backend="cerebras", base_url=server.base_url, api_key=Secret("k"))
+    settings = AISettings(
+        backend=BACKEND, base_url=server.base_url + BASE, api_key=Secret("k"), model="gpt-oss-20b"
+    )
     backend = factory.make_backend(settings)
-    loaded_before = "cerebras.cloud.sdk" in sys.modules
+    loaded_before = LIBRARY in sys.modules
     gaps, last, running = [], time.monotonic(), True
 
     async def tick():
@@ -57,7 +61,7 @@ async def main(server):
     await backend.aclose()
     print(json.dumps({
         "loaded_before": loaded_before,
-        "loaded_after": "cerebras.cloud.sdk" in sys.modules,
+        "loaded_after": LIBRARY in sys.modules,
         "builds": builds,
         "answers": len(answers),
         "first_calls_s": took,
@@ -69,9 +73,13 @@ with FakeModelServer() as server:
 """
 
 
-def first_calls() -> dict[str, object]:
+def first_calls(backend: str, library: str, base: str) -> dict[str, object]:
     done = subprocess.run(
-        [sys.executable, "-c", FIRST_CALLS], cwd=REPO, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", FIRST_CALLS, backend, library, base],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
     result: dict[str, object] = json.loads(done.stdout)
@@ -83,8 +91,14 @@ def test_local_backends_are_built_at_once() -> None:
     assert make_backend(AISettings(backend="noop")).name == "noop"
 
 
-def test_the_sdk_loads_on_the_first_message_once_for_all_workers_and_off_the_loop() -> None:
-    result = first_calls()
+@pytest.mark.parametrize(
+    ("backend", "library", "base"),
+    [("cerebras", "cerebras.cloud.sdk", ""), ("openai", "openai", "/v1")],
+)
+def test_the_client_loads_on_the_first_message_once_for_all_workers_and_off_the_loop(
+    backend: str, library: str, base: str
+) -> None:
+    result = first_calls(backend, library, base)
     assert result["loaded_before"] is False
     assert result["loaded_after"] is True
     assert result["answers"] == 8
