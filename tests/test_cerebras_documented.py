@@ -12,7 +12,7 @@ import pytest
 from muninmaild.ai.budget import RateBudget, budget_for
 from muninmaild.ai.cerebras import CerebrasBackend
 from muninmaild.config.settings import AISettings, Secret
-from muninmaild.errors import ModelAccountError, ModelQuotaSpent
+from muninmaild.errors import ModelAccountError, ModelQuotaSpent, ModelRateLimited
 from tests.fakes.model_server import DAILY_QUOTA_MESSAGE, FakeModelServer
 from tests.test_cerebras_backend import make_item
 
@@ -126,7 +126,7 @@ async def test_the_daily_quota_429_is_not_a_per_minute_rate_limit(
     backend: CerebrasBackend, server: FakeModelServer
 ) -> None:
     server.queue_faults("429")
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(ModelRateLimited) as caught:
         await backend.analyse(make_item())
     assert not isinstance(caught.value, ModelQuotaSpent)
     assert not backend.budget.quota_spent
