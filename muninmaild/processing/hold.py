@@ -42,9 +42,10 @@ class HoldView:
 
     def line(self) -> str:
         """For STATUS= (ASCII is forced there)."""
+        until = self.until.astimezone().strftime("%H:%M")
         if self.reason == "quota":
-            return self.message.split(":", 1)[0]
-        return f"model held until {self.until.astimezone().strftime('%H:%M')}: {self.message}"
+            return f"model quota spent until {until}"
+        return f"model held until {until}: {self.message}"
 
 
 class Hold:
