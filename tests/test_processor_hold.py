@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections.abc import Callable
 
@@ -27,13 +28,22 @@ RETIRED = ModelAccountError(
 )
 
 
+async def poll(condition: Callable[[], bool], within_s: float = 5.0) -> None:
+    """The processor's state can only be polled: a condition, with a deadline."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_s
+    for _ in itertools.count():
+        if condition():
+            return
+        assert loop.time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
 async def run_until(proc: Processor, done: Callable[[], bool], within_s: float = 5.0) -> None:
     """Run a long-running processor until `done()`, then stop it."""
     task = asyncio.create_task(proc.run())
     try:
-        async with asyncio.timeout(within_s):
-            while not done():
-                await asyncio.sleep(0.01)
+        await poll(done, within_s)
     finally:
         proc.stop(0)
         await task
@@ -70,13 +80,10 @@ async def test_everything_completes_after_the_hold_is_lifted(repo: Repository) -
     backend = ScriptedBackend(RETIRED)
     proc = make(repo, backend, once=False)
     task = asyncio.create_task(proc.run())
-    async with asyncio.timeout(5):
-        while proc.hold.active() is None:
-            await asyncio.sleep(0.01)
-        assert proc.hold.clear("muninctl resume")
-        proc.wake()
-        while proc.stats.completed < 5:
-            await asyncio.sleep(0.01)
+    await poll(lambda: proc.hold.active() is not None)
+    assert proc.hold.clear("muninctl resume")
+    proc.wake()
+    await poll(lambda: proc.stats.completed == 5)
     proc.stop(0)
     await task
     assert await repo.counts() == QueueCounts(completed=5)
