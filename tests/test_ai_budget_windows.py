@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from muninmaild.ai.budget import DAY, HOUR, PROBE_S, RateBudget
@@ -98,32 +100,43 @@ async def test_after_the_hold_one_probe_goes_and_the_others_wait_for_its_answer(
     b.spent("tokens per day")
     fake.now += b.ready_in(1)
     assert await b.acquire(1000, max_wait=60.0) is None  # the probe
-    assert await b.acquire(1000, max_wait=60.0) is not None  # the others wait for its answer
+    other = asyncio.create_task(b.acquire(1000, max_wait=60.0))
+    await asyncio.sleep(0)
+    assert not other.done()  # waiting for the probe's answer
     b.spent("tokens per day")  # the probe got the same 429
-    assert b.ready_in(1) >= PROBE_S
+    b.settle(1000, 0)
+    shortage = await other
+    assert shortage is not None and shortage.quota and shortage.wait_s >= PROBE_S
     fake.now += b.ready_in(1)
     assert await b.acquire(1000, max_wait=60.0) is None  # the next probe, a while later
+    other = asyncio.create_task(b.acquire(1000, max_wait=60.0))
+    await asyncio.sleep(0)
     b.settle(1000, 900)  # it got through
+    assert await other is None  # and the others go at once
     assert not b.quota_spent
-    assert b.shortage(1) is None or not b.shortage(1).quota  # type: ignore[union-attr]
 
 
-async def test_a_probe_without_an_answer_keeps_the_interval(fake: FakeTime) -> None:
+async def test_a_probe_without_an_answer_holds_the_others_for_the_interval(
+    fake: FakeTime,
+) -> None:
     b = free_tier(fake)
     b.spent("tokens per hour")
     fake.now += b.ready_in(1)
-    await b.acquire(1000)  # the probe, then a timeout: no answer either way
+    await b.acquire(1000)  # the probe, then a timeout: no answer
+    other = asyncio.create_task(b.acquire(1000, max_wait=0.05))
+    shortage = await other  # a probe that does not come back holds the others
+    assert shortage is not None and shortage.wait_s == PROBE_S
     b.settle(1000, 0)
-    assert b.quota_spent
-    assert b.ready_in(1) == pytest.approx(PROBE_S)
+    assert b.quota_spent  # still: the next request is a probe again
+    assert await b.acquire(1000) is None
 
 
-def test_lift_forgets_a_spent_quota(fake: FakeTime) -> None:
+def test_lift_ends_the_hold_but_the_quota_is_still_probed_first(fake: FakeTime) -> None:
     b = RateBudget(10, 1000, clock=fake.clock, sleep=fake.sleep)
     b.spent("tokens per day")
     b.lift()
-    assert not b.quota_spent
     assert b.ready_in(1) == 0
+    assert b.quota_spent
 
 
 def test_a_quota_without_a_configured_window_still_holds(fake: FakeTime) -> None:

@@ -183,6 +183,7 @@ class RateBudget:
         self._paused_until = now
         self._pause_reason = "the model service's rate limit"
         self._probing = False  # a spent quota: one request at a time until one gets through
+        self._probe_out = _Flag()  # set while that one request is out
         self._typical = 1000  # tokens of the latest request: what the next one may need
         self._day_remaining: float | None = None
         self._day_reset_at = now
@@ -202,9 +203,17 @@ class RateBudget:
 
     async def acquire(self, tokens: int, max_wait: float = math.inf) -> Shortage | None:
         """Wait until one request and `tokens` tokens fit, then take them. A wait longer than
-        `max_wait` is not waited: the shortage is returned and nothing is taken."""
+        `max_wait` is not waited: the shortage is returned and nothing is taken. While a probe
+        of a spent quota is out, wait for its answer (at most `max_wait`)."""
         async with self._lock:
-            while (delay := self.ready_in(tokens)) > 0:
+            while True:
+                if self._probe_out.is_set():
+                    if not await self._probe_out.wait_cleared(max_wait):
+                        return Shortage(self.probe_s, self._pause_reason, True)
+                    continue
+                delay = self.ready_in(tokens)
+                if delay <= 0:
+                    break
                 if delay > max_wait:
                     return self.shortage(tokens)
                 await self._sleep(max(delay, _MIN_WAIT))
@@ -230,12 +239,14 @@ class RateBudget:
         return longest if longest.wait_s > 0 else None
 
     def settle(self, estimated: int, actual: int) -> None:
-        """Correct the tokens taken for a request once its real size is known."""
+        """Correct the tokens taken for a request once its real size is known (0: it got no
+        answer, or an error answer)."""
         now = self._refill()
         for bucket in self._tokens.values():
             bucket.level = min(bucket.capacity, bucket.level + estimated - max(actual, 0))
         if self._probing and actual > 0:
             self._end_probe(now)
+        self._probe_out.clear()  # whatever became of it, the probe is back
 
     def answered(self) -> None:
         """A request got an answer: a spent quota has room again."""
@@ -270,8 +281,8 @@ class RateBudget:
         return hold
 
     def lift(self) -> None:
-        """Forget a pause or a spent quota: a person says to try again now."""
-        self._probing = False
+        """End a pause or a quota's hold: a person says to try again now. A spent quota is
+        still asked by one request first."""
         self._paused_until = min(self._paused_until, self._clock())
 
     @property
@@ -296,6 +307,7 @@ class RateBudget:
 
     def _end_probe(self, now: float) -> None:
         self._probing = False
+        self._probe_out.clear()
         self._paused_until = min(self._paused_until, now)
 
     def _refill(self) -> float:
@@ -315,9 +327,7 @@ class RateBudget:
         if self._day_remaining is not None:
             self._day_remaining -= 1
         if self._probing:
-            # One request tries the spent quota; the others wait for its answer, or a probe
-            # interval when it gets none.
-            self._paused_until = max(self._paused_until, now + self.probe_s)
+            self._probe_out.set()  # one request tries the spent quota; the others wait for it
 
     def _day_wait(self, now: float) -> float:
         if self._day_remaining is None:
@@ -346,6 +356,35 @@ class RateBudget:
         if new_day or remaining < known:
             self._day_remaining = remaining
             self._day_reset_at = now + reset_in
+
+
+class _Flag:
+    """An event that can also be waited on until it is cleared."""
+
+    def __init__(self) -> None:
+        self._set = False
+        self._cleared = asyncio.Event()
+        self._cleared.set()
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def set(self) -> None:
+        self._set = True
+        self._cleared.clear()
+
+    def clear(self) -> None:
+        self._set = False
+        self._cleared.set()
+
+    async def wait_cleared(self, within_s: float) -> bool:
+        """Wait until cleared, at most `within_s` seconds; True when it was."""
+        try:
+            async with asyncio.timeout(None if math.isinf(within_s) else within_s):
+                await self._cleared.wait()
+        except TimeoutError:
+            return False
+        return True
 
 
 def _number(text: str | None, ceiling: float) -> float | None:
