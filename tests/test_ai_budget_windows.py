@@ -143,3 +143,25 @@ def test_a_quota_without_a_configured_window_still_holds(fake: FakeTime) -> None
     b = RateBudget(clock=fake.clock, sleep=fake.sleep)  # no limits at all (a local server)
     assert b.spent("requests per hour") == PROBE_S
     assert b.ready_in(1) == pytest.approx(PROBE_S)
+
+
+async def test_a_spent_window_takes_no_refunds_until_a_request_gets_through(
+    fake: FakeTime,
+) -> None:
+    b = RateBudget(tokens_per_day=100_000, clock=fake.clock, sleep=fake.sleep)
+    for _ in range(4):
+        await b.acquire(2_000)  # four requests out when the first 429 arrives
+    b.spent("tokens per day")
+    for _ in range(4):
+        b.settle(2_000, 0)  # their 429s: the service counted nothing, but it has no room
+    assert b.ready_in(2_000) >= PROBE_S
+    fake.now += PROBE_S
+    shortage = b.shortage(2_000)
+    assert shortage is not None and shortage.window == "tokens per day"  # still refilling
+
+
+async def test_lift_refills_a_window_the_service_said_was_spent(fake: FakeTime) -> None:
+    b = RateBudget(tokens_per_day=100_000, clock=fake.clock, sleep=fake.sleep)
+    b.spent("tokens per day")
+    b.lift()
+    assert b.ready_in(50_000) == 0

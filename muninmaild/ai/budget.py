@@ -127,9 +127,6 @@ class _Log:
             self._sent.extend([expires] * missing)
             self._sent = deque(sorted(self._sent))
 
-    def empty(self) -> None:
-        return None  # a spent minute is a pause, not a quota
-
 
 Meter = _Bucket | _Log
 
@@ -184,6 +181,7 @@ class RateBudget:
         self._pause_reason = "the model service's rate limit"
         self._probing = False  # a spent quota: one request at a time until one gets through
         self._probe_out = _Flag()  # set while that one request is out
+        self._emptied: set[str] = set()  # windows the service said are spent
         self._typical = 1000  # tokens of the latest request: what the next one may need
         self._day_remaining: float | None = None
         self._day_reset_at = now
@@ -243,7 +241,8 @@ class RateBudget:
         answer, or an error answer)."""
         now = self._refill()
         for bucket in self._tokens.values():
-            bucket.level = min(bucket.capacity, bucket.level + estimated - max(actual, 0))
+            if bucket.name not in self._emptied:  # the service's word is the level there
+                bucket.level = min(bucket.capacity, bucket.level + estimated - max(actual, 0))
         if self._probing and actual > 0:
             self._end_probe(now)
         self._probe_out.clear()  # whatever became of it, the probe is back
@@ -267,8 +266,9 @@ class RateBudget:
         Returns the hold in seconds."""
         now = self._refill()
         meter = self._meter(window)
-        if meter is not None:
+        if isinstance(meter, _Bucket):
             meter.empty()
+            self._emptied.add(meter.name)
         if told_s is not None and math.isfinite(told_s) and told_s > 0:
             hold = told_s
         else:
@@ -282,8 +282,13 @@ class RateBudget:
 
     def lift(self) -> None:
         """End a pause or a quota's hold: a person says to try again now. A spent quota is
-        still asked by one request first."""
-        self._paused_until = min(self._paused_until, self._clock())
+        still asked by one request first, as if it had room again."""
+        now = self._refill()
+        self._paused_until = min(self._paused_until, now)
+        for bucket in self._buckets():
+            if bucket.name in self._emptied:
+                bucket.level = bucket.capacity
+        self._emptied.clear()
 
     @property
     def quota_spent(self) -> bool:
@@ -300,6 +305,10 @@ class RateBudget:
             self._observe_meter(self._requests["minute"], lower, "requests-minute", now)
         self._observe_day(lower, now)
 
+    def _buckets(self) -> list[_Bucket]:
+        meters = [*self._requests.values(), *self._tokens.values()]
+        return [meter for meter in meters if isinstance(meter, _Bucket)]
+
     def _meter(self, window: str) -> Meter | None:
         kind, _, period = window.partition(" per ")
         meters: Mapping[str, Meter] = self._requests if kind == "requests" else self._tokens
@@ -307,6 +316,7 @@ class RateBudget:
 
     def _end_probe(self, now: float) -> None:
         self._probing = False
+        self._emptied.clear()
         self._probe_out.clear()
         self._paused_until = min(self._paused_until, now)
 

@@ -164,6 +164,7 @@ class MessageHandler:
         reason = self._redact(outcome.message)
         self._hold_for(exc, outcome, reason)
         if outcome.action == "release":
+            self._stats.snoozed += 1
             await self.release(msg)
         elif outcome.action == "snooze":
             self._stats.snoozed += 1

@@ -61,6 +61,7 @@ class Hold:
         self._until = 0.0
         self._until_wall = wall()
         self._account_streak = 0  # account holds since the last answer, or the last resume
+        self._reported = False  # the account's trouble is in the journal at error priority
 
     def active(self) -> HoldView | None:
         if self._reason is None or self._clock() >= self._until:
@@ -76,11 +77,11 @@ class Hold:
         if current is not None and current.reason == "account":
             return self.remaining()  # the workers that asked at the same time
         seconds = min(ACCOUNT_HOLD_S * 2.0**self._account_streak, ACCOUNT_HOLD_MAX_S)
-        first = self._account_streak == 0
         self._account_streak += 1
         if self._set("account", seconds, message):
-            if first:
+            if not self._reported:  # once, until the model answers again
                 log.error("processing held for %.0f min: %s", seconds / 60, message)
+                self._reported = True
             else:
                 log.warning("still held for %.0f min: %s", seconds / 60, message)
         return seconds
@@ -95,9 +96,11 @@ class Hold:
     def answered(self) -> None:
         """The model answered: whatever held the account is over."""
         self._account_streak = 0
+        self._reported = False
 
     def clear(self, why: str) -> bool:
-        """Try again now (resume, reload); True when a hold was lifted."""
+        """Try again now (resume, reload); True when a hold was lifted. The backoff starts
+        afresh; the journal is not told again until the model has answered."""
         held = self.active()
         self._reason = None
         self._account_streak = 0

@@ -36,7 +36,9 @@ def decide(
     `delay_for(attempt)` is the backoff before a retry."""
     message = describe(error)
     if isinstance(error, ModelQuotaSpent):
-        return Outcome("snooze", max(1.0, error.retry_after_s), message)
+        # Released, not snoozed: the processor's hold keeps it waiting, and a resume that ends
+        # the hold finds every message due at once.
+        return Outcome("release", max(1.0, error.retry_after_s), message)
     if isinstance(error, ModelRateLimited):
         wait = max(1.0, error.retry_after_s)
         note = f"rate limited by the model service, retrying in {wait:.0f} s"

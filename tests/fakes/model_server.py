@@ -130,6 +130,7 @@ class _State:
     window_start: float = field(default_factory=time.monotonic)
     window_tokens: int = 0
     day_tokens: int = 0
+    day_spent: bool = False  # spend_daily_quota(): spent whatever the limit
     length_cuts: int = 0  # answers cut at the token limit by reasoning (not `empty_length`)
     by_room: Counter[int] = field(default_factory=Counter)  # requests by completion room
 
@@ -270,12 +271,13 @@ class FakeModelServer:
     def spend_daily_quota(self) -> None:
         """Use up today's tokens: every request gets the daily-quota 429 until `reset_day()`."""
         with self._lock:
-            self.tokens_per_day = self.tokens_per_day or 1
-            self._state.day_tokens = self.tokens_per_day
+            self._state.day_spent = True
 
     def reset_day(self) -> None:
+        """A new day: the daily quota has room again."""
         with self._lock:
             self._state.day_tokens = 0
+            self._state.day_spent = False
 
     def recorded(self) -> list[RecordedRequest]:
         """The last requests received (up to 100), oldest first."""
@@ -309,7 +311,8 @@ class FakeModelServer:
         """What every request gets while it lasts: a retired model, a spent daily quota."""
         if isinstance(payload, dict) and str(payload.get("model")) in self.retired_models:
             return "404"
-        if self.tokens_per_day is not None and self._state.day_tokens >= self.tokens_per_day:
+        spent = self.tokens_per_day is not None and self._state.day_tokens >= self.tokens_per_day
+        if spent or self._state.day_spent:
             return "daily_quota"
         return None
 
