@@ -133,6 +133,7 @@ class _State:
     day_spent: bool = False  # spend_daily_quota(): spent whatever the limit
     length_cuts: int = 0  # answers cut at the token limit by reasoning (not `empty_length`)
     by_room: Counter[int] = field(default_factory=Counter)  # requests by completion room
+    fault_rooms: Counter[tuple[str, int]] = field(default_factory=Counter)
 
 
 class FakeModelServer:
@@ -264,6 +265,11 @@ class FakeModelServer:
         return self._read(lambda state: state.length_cuts)
 
     @property
+    def fault_rooms(self) -> dict[tuple[str, int], int]:
+        """Faults served, by kind and the completion room the request asked for."""
+        return self._read(lambda state: dict(state.fault_rooms))
+
+    @property
     def requests_by_room(self) -> dict[int, int]:
         """Requests received, by the completion room they asked for."""
         return self._read(lambda state: dict(state.by_room))
@@ -305,6 +311,8 @@ class FakeModelServer:
                 fault = self._standing_fault(payload)
             if fault is not None:
                 state.faults[fault] += 1
+                if isinstance(payload, dict):
+                    state.fault_rooms[(fault, _room(payload))] += 1
             return fault, state.latency
 
     def _standing_fault(self, payload: Any) -> str | None:
