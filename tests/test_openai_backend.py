@@ -163,6 +163,43 @@ async def test_a_refused_json_schema_falls_back_to_json_object_and_remembers(
     assert "refused structured output 'json_schema'" in warning and "using 'json_object'" in warning
 
 
+async def test_a_500_naming_response_format_is_a_refused_mode_too() -> None:
+    # What llama-cpp-python's server (0.3.36) answers to json_schema, seen with a real one.
+    said = (
+        "1 validation error: {'type': 'literal_error', 'loc': ('body', 'response_format', "
+        "'type'), 'msg': \"Input should be 'text' or 'json_object'\", 'input': 'json_schema'}"
+    )
+    kinds: list[str | None] = []
+
+    def llama_cpp_python(request: httpx.Request) -> httpx.Response:
+        body = httpx.Response(200, content=request.content).json()
+        kinds.append(body.get("response_format", {}).get("type"))
+        if kinds[-1] == "json_schema":
+            return httpx.Response(500, json={"error": {"message": said, "type": "internal"}})
+        return httpx.Response(200, json=completion('{"summary": "s", "flags": [], "todos": []}'))
+
+    made = mocked(llama_cpp_python)
+    try:
+        await made.analyse(make_item())
+        await made.analyse(make_item())
+    finally:
+        await made.aclose()
+    assert kinds == ["json_schema", "json_object", "json_object"]
+
+
+async def test_a_500_about_something_else_is_the_server_failing() -> None:
+    def broken(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(500, json={"error": {"message": "out of memory"}})
+
+    made = mocked(broken)
+    try:
+        with pytest.raises(ModelUnavailable, match="HTTP 500"):
+            await made.analyse(make_item())
+        assert made.mode == "json_schema"
+    finally:
+        await made.aclose()
+
+
 async def test_a_400_in_every_mode_is_the_requests_fault_not_the_modes() -> None:
     def refuse(request: httpx.Request) -> httpx.Response:
         return httpx.Response(400, json={"error": {"message": "context length exceeded"}})

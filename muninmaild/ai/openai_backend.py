@@ -6,9 +6,10 @@ Studio, OpenAI itself), through the official `openai` package.
 
 - `ai.structured_output` picks how the answer's shape is asked for: `json_schema` (a strict
   schema), `json_object` (JSON mode) or `prompt` (the instructions alone, which always spell
-  out the shape when no schema goes along). A server that refuses a mode with HTTP 400 is
-  asked again at once in the next one, and the first mode it takes is kept for every later
-  request (and said once in the journal).
+  out the shape when no schema goes along). A server that refuses a mode (HTTP 400 or 422, or
+  any error naming `response_format`: llama-cpp-python's server answers `json_schema` with a
+  500) is asked again at once in the next one, and the first mode it takes is kept for every
+  later request (and said once in the journal).
 - Every answer is validated; a `<think>` block, a code fence and words around the JSON are
   dropped; an answer that is still not valid is asked again once, with the validation error,
   before it costs the message an attempt (`exchange.py`).
@@ -182,6 +183,12 @@ class OpenAIBackend:
         account = account_error(status, said, error_param(exc.body), self.model)
         if account is not None:
             return account
+        if _refuses_mode(status, said, mode):
+            return _ModeRefused(
+                ModelRequestRejected(
+                    f"the model server rejected the request (HTTP {status}): {said}"
+                )
+            )
         if status >= 500 or status in {408, 409}:
             return ModelUnavailable(f"the model server failed (HTTP {status}): {said}")
         rejected = ModelRequestRejected(
@@ -189,8 +196,6 @@ class OpenAIBackend:
         )
         if status == 400 and self._length_name in said and "support" in said.lower():
             return _LengthNameRefused(rejected)
-        if status == 400 and mode != "prompt":
-            return _ModeRefused(rejected)
         return rejected
 
     def _transport_error(self, exc: openai.APIError) -> ModelError:
@@ -207,6 +212,17 @@ class OpenAIBackend:
 
     def _scrub(self, text: str) -> str:
         return text.replace(self._key, _MASK) if self._key else text
+
+
+def _refuses_mode(status: int, said: str, mode: StructuredOutput) -> bool:
+    """Whether an error answer may be the server refusing the structured-output mode: a 400 or
+    422 in a structured mode (unless it is about the length's name), or any error that names
+    `response_format` (llama-cpp-python's server answers 500 to `json_schema`)."""
+    if mode == "prompt":
+        return False
+    if "response_format" in said or mode in said:
+        return True
+    return status in {400, 422} and "max_tokens" not in said and "max_completion" not in said
 
 
 class _LengthNameRefused(_ModeRefused):
