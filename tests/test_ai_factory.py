@@ -108,3 +108,22 @@ def test_the_client_loads_on_the_first_message_once_for_all_workers_and_off_the_
     first_calls_s, longest_gap_s = result["first_calls_s"], result["longest_gap_s"]
     assert isinstance(first_calls_s, float) and isinstance(longest_gap_s, float)
     assert longest_gap_s < first_calls_s / 2, result
+
+
+IDLE_DAEMON = """
+import json, sys
+import muninmaild.cli, muninmaild.service.daemon, muninmaild.control.commands
+from muninmaild.ai.factory import budget_of, make_backend
+from muninmaild.config.settings import AISettings
+backend = make_backend(AISettings(backend="openai", base_url="http://127.0.0.1:9/v1", model="m"))
+assert budget_of(backend) is not None
+print(json.dumps(sorted(m for m in ("openai", "cerebras.cloud.sdk") if m in sys.modules)))
+"""
+
+
+def test_a_daemon_that_has_not_asked_the_model_has_loaded_no_client_library() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", IDLE_DAEMON], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == []
