@@ -21,16 +21,15 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
+from muninmaild.ai.meters import MINUTE, Bucket, Flag, SlidingLog, header_number
 from muninmaild.config.settings import AISettings
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[object]]
 
-MINUTE = 60.0
 HOUR = 3600.0
 DAY = 86400.0
 PERIODS = {"minute": MINUTE, "hour": HOUR, "day": DAY}
@@ -61,74 +60,7 @@ class Shortage:
     quota: bool  # an hourly or daily window (or a spent quota), not a per-minute one
 
 
-class _Bucket:
-    """A token bucket that can be held at the server's figure until the server's reset."""
-
-    def __init__(self, name: str, capacity: float, period: float, now: float) -> None:
-        self.name = name
-        self.period = period
-        self.capacity = capacity
-        self.rate = capacity / period
-        self.level = capacity
-        self.updated = now
-        self.hold_until = now
-
-    def refill(self, now: float) -> None:
-        start = max(self.updated, self.hold_until)
-        if now > start:
-            self.level = min(self.capacity, self.level + (now - start) * self.rate)
-        self.updated = max(self.updated, now)
-
-    def wait_for(self, amount: float, now: float) -> float:
-        # A request larger than the whole bucket goes alone once the bucket is full.
-        missing = min(amount, self.capacity) - self.level
-        if missing <= 0:
-            return 0.0
-        return max(self.hold_until - now, 0.0) + missing / self.rate
-
-    def take(self, amount: float, now: float) -> None:
-        self.level -= amount
-
-    def lower(self, remaining: float, reset_in: float, now: float) -> None:
-        if remaining < self.level:
-            self.level = remaining
-            self.hold_until = max(self.hold_until, now + reset_in)
-
-    def empty(self) -> None:
-        self.level = min(self.level, 0.0)
-
-
-class _Log:
-    """At most `capacity` requests in any 60 s: a sliding log of when each one went."""
-
-    def __init__(self, name: str, limit: float) -> None:
-        self.name = name
-        self.period = MINUTE
-        self.capacity = limit
-        self._sent: deque[float] = deque()
-
-    def refill(self, now: float) -> None:
-        while self._sent and self._sent[0] <= now - MINUTE:
-            self._sent.popleft()
-
-    def wait_for(self, amount: float, now: float) -> float:
-        if len(self._sent) + amount <= self.capacity:
-            return 0.0
-        return self._sent[0] + MINUTE - now
-
-    def take(self, amount: float, now: float) -> None:
-        self._sent.append(now)
-
-    def lower(self, remaining: float, reset_in: float, now: float) -> None:
-        """The server counts fewer left: hold the difference until its reset."""
-        missing = int(self.capacity - len(self._sent) - remaining)
-        if missing > 0:
-            expires = now + reset_in - MINUTE  # these phantom entries run out at the reset
-            self._sent.extend([expires] * missing)
-            self._sent = deque(sorted(self._sent))
-
-
-Meter = _Bucket | _Log
+Meter = Bucket | SlidingLog
 
 
 class RateBudget:
@@ -160,7 +92,7 @@ class RateBudget:
             tokens_per_day,
         )
         self._requests: dict[str, Meter] = {}
-        self._tokens: dict[str, _Bucket] = {}
+        self._tokens: dict[str, Bucket] = {}
         for period, (requests, tokens) in {
             "minute": (requests_per_minute, tokens_per_minute),
             "hour": (requests_per_hour, tokens_per_hour),
@@ -171,33 +103,21 @@ class RateBudget:
             if requests:
                 name = f"requests per {period}"
                 if period == "minute":
-                    self._requests[period] = _Log(name, float(requests))
+                    self._requests[period] = SlidingLog(name, float(requests))
                 else:
-                    self._requests[period] = _Bucket(name, requests, PERIODS[period], now)
+                    self._requests[period] = Bucket(name, requests, PERIODS[period], now)
             if tokens:
                 name = f"tokens per {period}"
-                self._tokens[period] = _Bucket(name, tokens, PERIODS[period], now)
+                self._tokens[period] = Bucket(name, tokens, PERIODS[period], now)
         self._paused_until = now
         self._pause_reason = "the model service's rate limit"
         self._probing = False  # a spent quota: one request at a time until one gets through
-        self._probe_out = _Flag()  # set while that one request is out
+        self._probe_out = Flag()  # set while that one request is out
         self._emptied: set[str] = set()  # windows the service said are spent
         self._typical = 1000  # tokens of the latest request: what the next one may need
         self._day_remaining: float | None = None
         self._day_reset_at = now
         self._lock = asyncio.Lock()
-
-    @classmethod
-    def from_limits(cls, limits: Limits, **kwargs: object) -> RateBudget:
-        return cls(
-            limits.requests_per_minute,
-            limits.tokens_per_minute,
-            requests_per_hour=limits.requests_per_hour,
-            requests_per_day=limits.requests_per_day,
-            tokens_per_hour=limits.tokens_per_hour,
-            tokens_per_day=limits.tokens_per_day,
-            **kwargs,  # type: ignore[arg-type]
-        )
 
     async def acquire(self, tokens: int, max_wait: float = math.inf) -> Shortage | None:
         """Wait until one request and `tokens` tokens fit, then take them. A wait longer than
@@ -266,7 +186,7 @@ class RateBudget:
         Returns the hold in seconds."""
         now = self._refill()
         meter = self._meter(window)
-        if isinstance(meter, _Bucket):
+        if isinstance(meter, Bucket):
             meter.empty()
             self._emptied.add(meter.name)
         if told_s is not None and math.isfinite(told_s) and told_s > 0:
@@ -305,9 +225,9 @@ class RateBudget:
             self._observe_meter(self._requests["minute"], lower, "requests-minute", now)
         self._observe_day(lower, now)
 
-    def _buckets(self) -> list[_Bucket]:
+    def _buckets(self) -> list[Bucket]:
         meters = [*self._requests.values(), *self._tokens.values()]
-        return [meter for meter in meters if isinstance(meter, _Bucket)]
+        return [meter for meter in meters if isinstance(meter, Bucket)]
 
     def _meter(self, window: str) -> Meter | None:
         kind, _, period = window.partition(" per ")
@@ -350,14 +270,14 @@ class RateBudget:
     def _observe_meter(
         self, meter: Meter, headers: Mapping[str, str], window: str, now: float
     ) -> None:
-        remaining = _number(headers.get(f"x-ratelimit-remaining-{window}"), meter.capacity)
-        reset_in = _number(headers.get(f"x-ratelimit-reset-{window}"), MINUTE)
+        remaining = header_number(headers.get(f"x-ratelimit-remaining-{window}"), meter.capacity)
+        reset_in = header_number(headers.get(f"x-ratelimit-reset-{window}"), MINUTE)
         if remaining is not None:
             meter.lower(remaining, MINUTE if reset_in is None else reset_in, now)
 
     def _observe_day(self, headers: Mapping[str, str], now: float) -> None:
-        remaining = _number(headers.get("x-ratelimit-remaining-requests-day"), math.inf)
-        reset_in = _number(headers.get("x-ratelimit-reset-requests-day"), DAY)
+        remaining = header_number(headers.get("x-ratelimit-remaining-requests-day"), math.inf)
+        reset_in = header_number(headers.get("x-ratelimit-reset-requests-day"), DAY)
         if remaining is None or reset_in is None:
             return
         known = math.inf if self._day_remaining is None else self._day_remaining
@@ -368,56 +288,13 @@ class RateBudget:
             self._day_reset_at = now + reset_in
 
 
-class _Flag:
-    """An event that can also be waited on until it is cleared."""
-
-    def __init__(self) -> None:
-        self._set = False
-        self._cleared = asyncio.Event()
-        self._cleared.set()
-
-    def is_set(self) -> bool:
-        return self._set
-
-    def set(self) -> None:
-        self._set = True
-        self._cleared.clear()
-
-    def clear(self) -> None:
-        self._set = False
-        self._cleared.set()
-
-    async def wait_cleared(self, within_s: float) -> bool:
-        """Wait until cleared, at most `within_s` seconds; True when it was."""
-        try:
-            async with asyncio.timeout(None if math.isinf(within_s) else within_s):
-                await self._cleared.wait()
-        except TimeoutError:
-            return False
-        return True
-
-
-def _number(text: str | None, ceiling: float) -> float | None:
-    """A header's non-negative number, capped at `ceiling`; None for anything else."""
-    if text is None:
-        return None
-    try:
-        value = float(text.strip())
-    except ValueError:
-        return None
-    if not math.isfinite(value) or value < 0:
-        return None
-    return min(value, ceiling)
-
-
-def budget_for(settings: AISettings, **kwargs: object) -> RateBudget:
+def budget_for(settings: AISettings) -> RateBudget:
     """The budget of the windows `settings` configures (0: that window has no limit)."""
-    limits = Limits(
+    return RateBudget(
         settings.requests_per_minute,
-        settings.requests_per_hour,
-        settings.requests_per_day,
         settings.tokens_per_minute,
-        settings.tokens_per_hour,
-        settings.tokens_per_day,
+        requests_per_hour=settings.requests_per_hour,
+        requests_per_day=settings.requests_per_day,
+        tokens_per_hour=settings.tokens_per_hour,
+        tokens_per_day=settings.tokens_per_day,
     )
-    return RateBudget.from_limits(limits, **kwargs)
