@@ -159,3 +159,20 @@ def test_the_free_tier_is_the_default_budget() -> None:
         1_000_000,
         1_000_000,
     )
+
+
+async def test_a_long_pause_asked_by_a_429_is_a_rate_limit_not_a_quota(
+    server: FakeModelServer,
+) -> None:
+    server.retry_after = "120"
+    made = CerebrasBackend(settings(server.base_url), RateBudget(1000, 10**9))
+    server.queue_faults("429")
+    try:
+        with pytest.raises(ModelRateLimited):
+            await made.analyse(make_item())
+        with pytest.raises(ModelRateLimited) as caught:  # held by the budget: nothing sent
+            await made.analyse(make_item())
+    finally:
+        await made.aclose()
+    assert not isinstance(caught.value, ModelQuotaSpent)
+    assert "trying again in 12" in str(caught.value) and server.requests == 1

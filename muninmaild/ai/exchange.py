@@ -22,7 +22,7 @@ from muninmaild.ai.prompt import build_messages, estimate_tokens
 from muninmaild.ai.schema import parse_answer
 from muninmaild.ai.service_errors import quota_error
 from muninmaild.config.settings import AISettings
-from muninmaild.errors import ModelAnswerInvalid, ModelError
+from muninmaild.errors import ModelAnswerInvalid, ModelError, ModelRateLimited
 from muninmaild.records import TokenUsage
 
 LENGTH_ROOM_FACTOR = 4
@@ -109,8 +109,14 @@ class Exchange:
         # Services reserve max_completion_tokens up front, so the budget does too.
         estimate = estimate_tokens(messages) + room
         shortage = await self._budget.acquire(estimate, max_wait=MAX_BUDGET_WAIT_S)
-        if shortage is not None:
+        if shortage is not None and shortage.quota:
             raise quota_error(shortage, known=False)
+        if shortage is not None:  # a long pause after a 429 that asked for one
+            raise ModelRateLimited(
+                f"waiting for the model service's rate limit ({shortage.window}); "
+                f"trying again in {shortage.wait_s:.0f} s",
+                retry_after_s=shortage.wait_s,
+            )
         try:
             reply = await send(messages, room)
         except BaseException:
