@@ -9,6 +9,7 @@ retired model answered by 404), or as a local server does.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -138,6 +139,12 @@ def test_a_retired_model_fails_nothing_and_everything_completes_after_resume(
     wait_until(lambda: hold_of(daemon) is not None, 30, "held again")
     wait_until(lambda: status_counts(db) == {"pending": count}, 30, "rows given back again")
     assert attempts(db) == [0] * count
+    asked = model.requests  # SIGHUP (systemctl reload) is the same path
+    assert daemon.proc is not None
+    daemon.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: model.requests > asked, 30, "a new try after SIGHUP")
+    wait_until(lambda: hold_of(daemon) is not None, 30, "held again")
+    wait_until(lambda: status_counts(db) == {"pending": count}, 30, "rows given back again")
 
     model.retired_models.clear()  # the model is back (or ai.model was corrected)
     assert daemon.ctl("resume", "processor").returncode == 0
