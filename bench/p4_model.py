@@ -45,6 +45,11 @@ def cerebras_config(base_url: str, rpm: int = BIG, concurrency: int = CONCURRENC
             'api_key = "bench"',
             f"requests_per_minute = {rpm}",
             f"tokens_per_minute = {BIG}",
+            # Only the minute's budget is measured: the hour's and the day's are off.
+            "requests_per_hour = 0",
+            "requests_per_day = 0",
+            "tokens_per_hour = 0",
+            "tokens_per_day = 0",
             "timeout = 30",
         ]
     )

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from muninmaild import __version__
 from muninmaild.config import loader, show
+from muninmaild.config.settings import Settings
 from muninmaild.errors import ConfigError, StoreError
 from muninmaild.redact import Redactor
 from muninmaild.service import logs
@@ -35,10 +36,19 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def load(path: Path | None) -> Settings:
+    """The configuration, checked also for what only the model's side knows (schema limits)."""
+    settings = loader.load(path)
+    from muninmaild.ai.factory import check_settings  # no client library: it loads lazily
+
+    check_settings(settings.ai)
+    return settings
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        settings = loader.load(args.config)
+        settings = load(args.config)
     except ConfigError as exc:
         # Logging is not set up yet: under journald the <3> prefix files the line as an error.
         prefix = "<3>" if logs.journal_stream() else ""
@@ -53,9 +63,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return asyncio.run(
-            daemon.run(
-                settings, redact, once=args.once, reload_settings=lambda: loader.load(args.config)
-            )
+            daemon.run(settings, redact, once=args.once, reload_settings=lambda: load(args.config))
         )
     except ConfigError as exc:
         log.error("configuration error: %s", exc)

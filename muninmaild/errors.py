@@ -7,11 +7,14 @@
     │   └── FetchAuthError       the server refused the credentials: a longer backoff
     └── ModelError               one model request failed; the processor decides what it means
         ├── ModelRateLimited     HTTP 429: the row is snoozed for `retry_after_s`, no attempt used
-        ├── ModelUnavailable     connection error, timeout, 5xx, 408, 409: retried with backoff
+        │   └── ModelQuotaSpent  an hourly or daily quota is spent: processing is held until
+        │                        the window has room again, no attempt used
+        ├── ModelUnavailable     connection error, timeout, 5xx, 408, 409: retried
         ├── ModelAnswerInvalid   not JSON, breaks the schema, cut short: retried with backoff
-        ├── ModelAuthError       401/403: snoozed without an attempt, every worker holds off
-        └── ModelRequestRejected 400, 404, 422 and other 4xx: the request itself is wrong; the
-                                 row is held as failed
+        ├── ModelAccountError    401/402/403, or 404 for the model: about the account or the
+        │   │                    model, not the message; processing is held, the row released
+        │   └── ModelAuthError   401/403: the key is wrong, revoked or not allowed
+        └── ModelRequestRejected 400: the request itself is wrong; the row is held as failed
 
 Messages are written for the person reading `muninctl show` or the journal: they say what went
 wrong and, where we know it, what to do. They never contain secrets.
@@ -52,6 +55,16 @@ class ModelRateLimited(ModelError):
         self.retry_after_s = retry_after_s
 
 
+class ModelQuotaSpent(ModelRateLimited):
+    """`window` ("tokens per day") has no room for `retry_after_s` seconds; `known` says
+    whether the service said so, or the time is our own estimate."""
+
+    def __init__(self, message: str, retry_after_s: float, window: str, known: bool) -> None:
+        super().__init__(message, retry_after_s)
+        self.window = window
+        self.known = known
+
+
 class ModelUnavailable(ModelError):
     pass
 
@@ -60,7 +73,11 @@ class ModelAnswerInvalid(ModelError):
     pass
 
 
-class ModelAuthError(ModelError):
+class ModelAccountError(ModelError):
+    """Every request would fail the same way until a person acts (or the service recovers)."""
+
+
+class ModelAuthError(ModelAccountError):
     pass
 
 

@@ -262,11 +262,16 @@ async def test_a_cancelled_waiter_takes_nothing(fake: FakeTime) -> None:
     assert b.ready_in(1000) == 0
 
 
-def test_limits_must_be_positive() -> None:
+def test_limits_must_not_be_negative() -> None:
     with pytest.raises(ValueError, match="positive"):
-        RateBudget(0, 100)
+        RateBudget(-1, 100)
     with pytest.raises(ValueError, match="positive"):
-        RateBudget(10, -1)
+        RateBudget(10, tokens_per_day=-1)
+
+
+def test_a_limit_of_zero_is_no_limit(fake: FakeTime) -> None:
+    b = RateBudget(0, 0, clock=fake.clock, sleep=fake.sleep)
+    assert b.ready_in(10**9) == 0
 
 
 async def test_real_clock_and_sleep() -> None:

@@ -25,9 +25,11 @@ from muninmaild.ai.schema import answer_schema
 from muninmaild.config.settings import DEFAULT_FLAGS, AISettings, Secret
 from muninmaild.errors import (
     ConfigError,
+    ModelAccountError,
     ModelAnswerInvalid,
     ModelAuthError,
     ModelError,
+    ModelQuotaSpent,
     ModelRateLimited,
     ModelRequestRejected,
     ModelUnavailable,
@@ -36,7 +38,14 @@ from tests.fakes.model_server import FakeModelServer
 
 KEY = "csk-test-3f9a7c21e5b84d06a1c2"
 REPO = Path(__file__).resolve().parents[1]
-REQUEST_KEYS = {"model", "messages", "response_format", "max_completion_tokens", "temperature"}
+REQUEST_KEYS = {
+    "model",
+    "messages",
+    "response_format",
+    "max_completion_tokens",
+    "temperature",
+    "reasoning_effort",
+}
 
 
 def make_item(**changes: Any) -> ModelInput:
@@ -149,6 +158,7 @@ async def test_the_request_is_one_structured_completion(
     assert body["model"] == "gpt-oss-120b"
     assert body["temperature"] == 0
     assert body["max_completion_tokens"] == 512
+    assert body["reasoning_effort"] == "low"  # GPT-OSS reasons at "medium" unless told
     assert body["response_format"] == {
         "type": "json_schema",
         "json_schema": {
@@ -234,7 +244,10 @@ async def test_the_budget_takes_the_servers_remaining_tokens(server: FakeModelSe
         ("drop", ModelUnavailable, "cannot reach the model service"),
         ("malformed_json", ModelUnavailable, "not JSON"),
         ("bad_schema", ModelAnswerInvalid, "breaks the schema: summary must be a string"),
-        ("empty_length", ModelAnswerInvalid, "cut short at the token limit (512 tokens)"),
+        ("402", ModelAccountError, "wants payment (HTTP 402)"),
+        ("403", ModelAuthError, "refused the API key (HTTP 403)"),
+        ("404", ModelAccountError, "check ai.model ('gpt-oss-120b')"),
+        ("daily_quota", ModelQuotaSpent, "model quota spent until"),
     ],
 )
 async def test_faults_map_to_model_errors_without_the_key(
@@ -271,13 +284,30 @@ async def test_the_server_is_fine_again_after_a_fault(
     assert (await backend.analyse(make_item())).analysis.summary
 
 
-async def test_tokens_spent_on_a_bad_answer_are_reported(
+async def test_an_answer_cut_short_is_asked_again_once_with_more_room(
     backend: CerebrasBackend, server: FakeModelServer
 ) -> None:
     server.queue_faults("empty_length")
+    answer = await backend.analyse(make_item())
+    assert answer.analysis.summary == "Summary of: Quarterly numbers"
+    assert [b["max_completion_tokens"] for b in server.last_bodies()] == [512, 2048]
+    assert answer.usage.tokens_out > 512  # both requests' tokens count
+
+
+async def test_an_answer_cut_short_twice_is_invalid_with_every_token_spent(
+    backend: CerebrasBackend, server: FakeModelServer
+) -> None:
+    server.queue_faults("empty_length", "empty_length")
     error = await expect_error(backend, ModelAnswerInvalid)
-    assert error.usage.tokens_out == 512
+    assert "cut short at the token limit (2048 tokens, reasoning included)" in str(error)
+    assert error.usage.tokens_out == 512 + 2048
     assert error.usage.tokens_in > 0
+    assert server.requests == 2
+
+
+async def test_tokens_spent_on_a_bad_answer_are_reported(
+    backend: CerebrasBackend, server: FakeModelServer
+) -> None:
     server.queue_faults("bad_schema")
     error = await expect_error(backend, ModelAnswerInvalid)
     assert error.usage.tokens_in > 0
@@ -327,7 +357,8 @@ async def test_a_key_echoed_by_the_server_is_masked() -> None:
     ("status", "kind"),
     [
         (400, ModelRequestRejected),
-        (404, ModelRequestRejected),
+        (402, ModelAccountError),
+        (404, ModelAccountError),
         (413, ModelRequestRejected),
         (422, ModelRequestRejected),
         (408, ModelUnavailable),
@@ -345,7 +376,7 @@ async def test_other_statuses(status: int, kind: type[ModelError]) -> None:
     assert "model 'gpt-oss-120b' does not support x" in str(error)
     assert len(str(error)) < 450  # the server's words are trimmed to 300 characters
     if status == 404:
-        assert "check ai.model and ai.base_url" in str(error)
+        assert "check ai.model ('gpt-oss-120b')" in str(error)
 
 
 async def test_a_proxy_page_instead_of_json_means_unavailable() -> None:

@@ -413,8 +413,19 @@ async def test_status_has_the_fields_of_the_design(client: Client, served: Serve
         "model": "rules-v1",
         "tokens_in": 0,
         "tokens_out": 0,
+        "hold": None,  # free to call the model
+        "today": {"requests": 0, "tokens": 0, "requests_limit": None, "tokens_limit": None},
     }
     assert status["last_error"] is None
+
+
+async def test_status_shows_a_hold_and_resume_lifts_it(client: Client, served: Served) -> None:
+    served.parts.processor.hold.account("the model service does not know it (HTTP 404)")
+    hold = (await client.result("status"))["model"]["hold"]
+    assert hold["reason"] == "account" and "HTTP 404" in hold["message"]
+    assert hold["until"].endswith("Z")
+    await client.result("resume", what="processor")
+    assert (await client.result("status"))["model"]["hold"] is None
 
 
 async def test_pause_and_resume_are_stored(client: Client, served: Served) -> None:

@@ -12,6 +12,7 @@ from muninmaild.ai.base import ModelAnswer, ModelInput
 from muninmaild.config.settings import AISettings, ProcessorSettings
 from muninmaild.errors import StoreError
 from muninmaild.processing.handler import MessageHandler, ProcessorStats
+from muninmaild.processing.hold import Hold
 from muninmaild.redact import Redactor
 from muninmaild.store.repository import Repository
 from tests.factories import new_message
@@ -61,7 +62,7 @@ def handler(repo: Repository, backend: BlockedBackend) -> MessageHandler:
         ProcessorStats(),
         settings=lambda: ProcessorSettings(lease_seconds=0.3),
         abort=asyncio.Event(),
-        hold=lambda seconds, reason: None,
+        hold=Hold(),
         redact=Redactor(),
     )
 

@@ -24,6 +24,7 @@ from muninmaild.errors import (
     ModelUnavailable,
 )
 from muninmaild.processing.handler import MessageHandler, ProcessorStats
+from muninmaild.processing.hold import Hold
 from muninmaild.processing.model_calls import LATENCY_BUCKETS, ModelCalls, outcome_of
 from muninmaild.records import Analysis, FetchStatus, MailboxFetch, SyncAdvance, TokenUsage
 from muninmaild.redact import Redactor
@@ -226,7 +227,7 @@ async def test_the_handler_counts_each_model_call_with_its_tokens(repo: Reposito
         stats,
         settings=lambda: ProcessorSettings(),
         abort=asyncio.Event(),
-        hold=lambda seconds, reason: None,
+        hold=Hold(),
         redact=Redactor(),
     )
     for msg in await repo.claim_batch("t#1", 3, 60):

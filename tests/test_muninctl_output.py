@@ -12,6 +12,8 @@ import pytest
 from muninctl import output
 from muninctl.commands.listing import since_value
 from muninctl.commands.requeue import parse_ids
+from muninctl.commands.show import SENT
+from muninctl.commands.status import hold_line as render_hold
 from muninctl.commands.status import render as render_status
 
 
@@ -134,3 +136,45 @@ def test_status_rendering() -> None:
     assert "failed 2" in text and "tokens 10 in, 3 out" in text
     assert "message 9 at " in text and "HTTP 400" in text
     assert "work     auth_failed  no" in text and "login refused" in text
+
+
+def test_status_shows_a_spent_quota_and_todays_figures() -> None:
+    status = {
+        "version": "0.1.0",
+        "pid": 42,
+        "uptime_s": 5.0,
+        "paused": {"fetcher": False, "processor": False},
+        "queue": {"pending": 7, "processing": 0, "completed": 5, "failed": 0},
+        "accounts": [],
+        "model": {
+            "backend": "cerebras",
+            "model": "gpt-oss-120b",
+            "tokens_in": 10,
+            "tokens_out": 3,
+            "hold": {
+                "reason": "quota",
+                "message": "model quota spent until 14:05: tokens per day (Tokens per day ...)",
+                "until": "2026-11-29T13:05:00Z",
+            },
+            "today": {"requests": 3, "tokens": 900, "requests_limit": 14400, "tokens_limit": None},
+        },
+        "last_error": None,
+    }
+    text = "\n".join(render_status(status))
+    until = output.when("2026-11-29T13:05:00Z")[-5:]
+    assert f"model hold: model quota spent until {until} (tokens per day)" in text
+    assert "today:      3 of 14400 requests, 900 tokens (since 00:00 UTC)" in text
+
+
+def test_status_shows_an_account_hold_with_what_to_do() -> None:
+    hold = {
+        "reason": "account",
+        "message": "HTTP 404: no such model",
+        "until": "2026-11-29T13:05:00Z",
+    }
+    line = render_hold(hold)
+    assert "model held until" in line and "muninctl resume" in line and "HTTP 404" in line
+
+
+def test_show_says_what_was_sent() -> None:
+    assert SENT["headers"].startswith("headers, subject and attachment names only")

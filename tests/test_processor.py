@@ -236,8 +236,8 @@ async def test_auth_error_holds_processing_and_uses_no_attempt(sqlite_engine: As
     backend = ScriptedBackend(ModelAuthError("the model service refused the API key"))
     proc = make(repo, backend, max_attempts=1, once=False)
     task = asyncio.create_task(proc.run())
-    await repo.until(lambda: "snooze" in repo.names())  # the refusal is settled: held now
-    held = repo.names().index("snooze")
+    await repo.until(lambda: "release" in repo.names())  # given back untouched: held now
+    held = repo.names().index("release")
     looked = repo.count(("paused", False))
     proc.wake()  # the feeder looks again at once, as when a pause ends
     await repo.until(lambda: repo.count(("paused", False)) > looked)

@@ -22,6 +22,12 @@ def command(message_id: int) -> None:
         output.echo_lines(render(message))
 
 
+SENT = {
+    "all": "headers, subject, attachment names and body",
+    "headers": "headers, subject and attachment names only (send_body = false)",
+}
+
+
 def render(m: dict[str, Any]) -> list[str]:
     status = output.paint(m["status"], output.STATUS_COLOURS.get(m["status"]))
     lines = [
@@ -37,6 +43,8 @@ def render(m: dict[str, Any]) -> list[str]:
     if m.get("keywords"):  # accounts that write keywords; older daemons do not send it
         lines.append(f"  keywords: {keywords(m['keywords'])}")
     lines.append(f"  tokens:  {m['tokens']['in']} in, {m['tokens']['out']} out")
+    if m.get("sent"):  # older daemons do not send it; None before it was recorded
+        lines.append(f"  sent:    {SENT.get(m['sent'], m['sent'])}")
     lines.append(
         f"  queued:  {output.when(m['queued_at'])}, updated {output.when(m['updated_at'])}"
     )

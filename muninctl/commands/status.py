@@ -34,6 +34,10 @@ def render(s: dict[str, Any]) -> list[str]:
         f"tokens {model['tokens_in']} in, {model['tokens_out']} out",
         f"last error: {_last_error(last)}",
     ]
+    if model.get("hold"):  # older daemons do not send it
+        lines.insert(4, f"model hold: {hold_line(model['hold'])}")
+    if model.get("today"):
+        lines.insert(4, f"today:      {_today(model['today'])}")
     if s.get("database"):  # older daemons do not send it
         lines.append(f"database:   {_database(s['database'])}")
     if s["accounts"]:
@@ -114,3 +118,32 @@ def keyword_lines(accounts: list[dict[str, Any]]) -> list[str]:
         for r in k["refused"]:
             lines.append(output.paint(f"  {r['mailbox']}: {r['reason']}", "yellow"))
     return ["", *lines] if lines else []
+
+
+HOLD_WORDS = {
+    "quota": "model quota spent until {until}",
+    "account": "model held until {until} (muninctl resume tries at once): {message}",
+    "rate_limit": "rate limited until {until}",
+}
+
+
+def hold_line(hold: dict[str, Any]) -> str:
+    """Why the model is not being asked, and until when (local time)."""
+    until = output.when(hold.get("until"))[-5:]  # HH:MM
+    words = HOLD_WORDS.get(hold.get("reason", ""), "held until {until}: {message}")
+    text = words.format(until=until, message=hold.get("message", ""))
+    if hold.get("reason") == "quota":
+        window = str(hold.get("message", "")).partition(": ")[2].partition(" (")[0]
+        text += f" ({window})" if window else ""
+    return output.paint(text, "yellow" if hold.get("reason") == "rate_limit" else "red")
+
+
+def _today(today: dict[str, Any]) -> str:
+    """Requests and tokens since midnight UTC, beside the daily limits when there are any."""
+
+    def of(used: int, limit: int | None) -> str:
+        return f"{used} of {limit}" if limit else str(used)
+
+    requests = of(today["requests"], today.get("requests_limit"))
+    tokens = of(today["tokens"], today.get("tokens_limit"))
+    return f"{requests} requests, {tokens} tokens (since 00:00 UTC)"

@@ -22,6 +22,9 @@ class ModelInput:
     headers: Mapping[str, str] = field(default_factory=dict)
     attachment_names: tuple[str, ...] = ()
     has_calendar: bool = False
+    # The account keeps bodies private (`send_body = false`): `body` is empty and the prompt
+    # says so, so the model judges from the headers, the subject and the attachment names.
+    body_withheld: bool = False
 
 
 @dataclass(frozen=True)

@@ -6,14 +6,21 @@ never silently repeated behind its back.
 
 Every failure becomes a `ModelError` (see `muninmaild.errors`):
 
-    429                                   ModelRateLimited (and the budget pauses)
-    401, 403                              ModelAuthError
-    400, 404, 413, 422 and other 4xx      ModelRequestRejected
+    429 for a per-minute limit            ModelRateLimited (and the budget pauses)
+    429 for an hourly or daily quota      ModelQuotaSpent (and the budget holds; `ratelimit.py`)
+    401, 403                              ModelAuthError (the processor holds)
+    402 (payment), 404 (model or URL)     ModelAccountError (the processor holds)
+    400, 413, 422 and other 4xx           ModelRequestRejected
     5xx, 408, 409, timeouts, connections  ModelUnavailable
     HTTP 200 whose body is not JSON       ModelUnavailable: the service (or a proxy in front of it)
                                           is broken, not the model's answer; it is retried the same
     content not JSON / breaks the schema  ModelAnswerInvalid
-    empty content, cut short ("length")   ModelAnswerInvalid, with the tokens spent attached
+    empty content, cut short ("length")   asked once more with more room (`exchange.py`), then
+                                          ModelAnswerInvalid, with the tokens spent attached
+
+GPT-OSS models reason at "medium" unless told otherwise, and the hidden reasoning counts toward
+`max_completion_tokens`: `ai.reasoning_effort` ("low" by default) goes with every request to a
+model that takes it.
 
 Messages never contain the API key: the SDK's errors are not chained (their text comes from the
 server, which could echo anything) and every text we pass on is scrubbed of the key.
@@ -23,9 +30,8 @@ This module is the only one that imports the SDK; the daemon imports it only for
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
-from email.utils import parsedate_to_datetime
+from typing import Any
 
 import aiohttp
 import httpx
@@ -35,9 +41,7 @@ from cerebras.cloud.sdk import (
     APIStatusError,
     APITimeoutError,
     AsyncCerebras,
-    AuthenticationError,
     DefaultAioHttpClient,
-    PermissionDeniedError,
     RateLimitError,
 )
 
@@ -56,25 +60,28 @@ from cerebras.cloud.sdk.types.chat.completion_create_params import (
 )
 
 from muninmaild.ai.base import ModelAnswer, ModelInput
-from muninmaild.ai.budget import RateBudget
-from muninmaild.ai.prompt import build_messages, estimate_tokens
-from muninmaild.ai.schema import answer_schema, parse_answer
+from muninmaild.ai.budget import RateBudget, budget_for
+from muninmaild.ai.exchange import Exchange, Messages, Reply
+from muninmaild.ai.schema import answer_schema, check_flags
+from muninmaild.ai.service_errors import (
+    account_error,
+    error_param,
+    rate_limit_error,
+    retry_after_seconds,
+    server_message,
+)
 from muninmaild.config.settings import AISettings
 from muninmaild.errors import (
     ConfigError,
-    ModelAnswerInvalid,
-    ModelAuthError,
     ModelError,
-    ModelRateLimited,
     ModelRequestRejected,
     ModelUnavailable,
 )
 from muninmaild.records import TokenUsage
 
+__all__ = ["CerebrasBackend", "normalise_base_url", "retry_after_seconds"]
+
 SCHEMA_NAME = "triage"
-SERVER_MESSAGE_MAX_CHARS = 300
-DEFAULT_RETRY_AFTER_S = 60.0
-MAX_RETRY_AFTER_S = 86400.0
 _MASK = "********"
 
 
@@ -102,12 +109,14 @@ class CerebrasBackend:
         key = settings.api_key.reveal() if settings.api_key else ""
         if not key.strip():
             raise ConfigError("ai.api_key_file", "the cerebras backend needs an API key")
+        check_flags(settings.flags)
         self.model = settings.model
-        self.budget = budget or RateBudget(settings.requests_per_minute, settings.tokens_per_minute)
+        self.budget = budget or budget_for(settings)
         self._settings = settings
         self._key = key
-        self._flag_names = [flag.name for flag in settings.flags]
-        self._response_format = _response_format(self._flag_names)
+        self._effort = settings.effort_for_model()
+        self._response_format = _response_format([flag.name for flag in settings.flags])
+        self._exchange = Exchange(settings, self.budget, reask=False)
         if http_client is None:
             # aiohttp underneath, the SDK's documented choice for many requests at once: httpx's
             # own pool cost several times the CPU a request, which made the daemon, not the
@@ -125,25 +134,32 @@ class CerebrasBackend:
         )
 
     async def analyse(self, item: ModelInput) -> ModelAnswer:
-        messages = build_messages(
-            item, self._settings.flags, max_body_chars=self._settings.max_input_chars
-        )
-        # The service reserves max_completion_tokens up front, so the budget does too.
-        estimate = estimate_tokens(messages) + self._settings.max_completion_tokens
-        await self.budget.acquire(estimate)
-        completion, headers = await self._complete(messages, estimate)
-        usage = _usage(completion.usage)
-        if usage is not None:
-            self.budget.settle(estimate, usage.tokens_in + usage.tokens_out)
-        self.budget.observe_headers(headers)
-        return self._answer(completion, usage or TokenUsage())
+        return await self._exchange.run(item, self._send, self.model)
 
     async def aclose(self) -> None:
         """Close the HTTP client (a client passed in as `http_client` too)."""
         await self._client.close()
 
+    def request_body(self, messages: Messages, room: int) -> dict[str, Any]:
+        """What goes to the service besides `model` (the SDK adds it)."""
+        body: dict[str, Any] = {
+            "messages": _sdk_messages(messages),
+            "response_format": self._response_format,
+            "max_completion_tokens": room,
+            "temperature": 0,
+        }
+        if self._effort is not None:
+            body["reasoning_effort"] = self._effort
+        return body
+
+    async def _send(self, messages: Messages, room: int) -> Reply:
+        completion, headers = await self._complete(messages, room)
+        content, finish_reason = _first_choice(completion)
+        model = completion.model if isinstance(completion.model, str) else ""
+        return Reply(content, finish_reason, _usage(completion.usage), model, headers)
+
     async def _complete(
-        self, messages: Sequence[Mapping[str, str]], estimate: int
+        self, messages: Messages, room: int
     ) -> tuple[ChatCompletionResponse, httpx.Headers]:
         try:
             # The SDK checks every request's parameters against its typed schema, walking
@@ -152,19 +168,11 @@ class CerebrasBackend:
             # Both are typed here
             # (`Message`, ResponseFormatResponseFormatJsonSchema) and go as `extra_body`, which
             # the SDK sends as it is; its own `messages=[]` is replaced by ours.
-            body = {
-                "messages": _sdk_messages(messages),
-                "response_format": self._response_format,
-                "max_completion_tokens": self._settings.max_completion_tokens,
-                "temperature": 0,
-            }
             raw = await self._client.chat.completions.with_raw_response.create(
-                model=self.model, messages=[], extra_body=body
+                model=self.model, messages=[], extra_body=self.request_body(messages, room)
             )
             parsed = await raw.parse()
         except APIStatusError as exc:
-            # The server answered without generating: give back the tokens, then take its word.
-            self.budget.settle(estimate, 0)
             self.budget.observe_headers(exc.response.headers)
             raise self._status_error(exc) from None
         except APIError as exc:
@@ -192,46 +200,18 @@ class CerebrasBackend:
             )
         return parsed
 
-    def _answer(self, completion: ChatCompletionResponse, usage: TokenUsage) -> ModelAnswer:
-        content, finish_reason = _first_choice(completion)
-        if finish_reason == "length":
-            limit = self._settings.max_completion_tokens
-            raise ModelAnswerInvalid(
-                f"the model's answer was cut short at the token limit ({limit} tokens); "
-                "raise ai.max_completion_tokens if this keeps happening",
-                usage,
-            )
-        try:
-            analysis = parse_answer(content, self._flag_names)
-        except ModelAnswerInvalid as exc:
-            raise ModelAnswerInvalid(str(exc), usage) from None
-        model = completion.model if isinstance(completion.model, str) and completion.model else ""
-        return ModelAnswer(analysis=analysis, usage=usage, model=model[:100] or self.model)
-
     def _status_error(self, exc: APIStatusError) -> ModelError:
         status = exc.status_code
-        said = self._scrub(_server_message(exc)).rstrip(".")
+        said = self._scrub(server_message(exc.body, exc.message)).rstrip(".")
         if isinstance(exc, RateLimitError) or status == 429:
-            return self._rate_limited(exc, said)
-        if isinstance(exc, AuthenticationError | PermissionDeniedError) or status in {401, 403}:
-            return ModelAuthError(
-                f"the model service refused the API key (HTTP {status}): {said}; "
-                "check ai.api_key_file"
-            )
+            return rate_limit_error(self.budget, said, exc.response.headers)
+        account = account_error(status, said, error_param(exc.body), self.model)
+        if account is not None:
+            return account
         if status >= 500 or status in {408, 409}:
             return ModelUnavailable(f"the model service failed (HTTP {status}): {said}")
-        hint = "; check ai.model and ai.base_url" if status == 404 else ""
         return ModelRequestRejected(
-            f"the model service rejected the request (HTTP {status}): {said}{hint}"
-        )
-
-    def _rate_limited(self, exc: APIStatusError, said: str) -> ModelRateLimited:
-        delay = retry_after_seconds(exc.response.headers)
-        self.budget.pause_until(delay)
-        return ModelRateLimited(
-            f"the model service is rate limiting us (HTTP 429): {said}; "
-            f"trying again in {delay:.0f} s",
-            retry_after_s=delay,
+            f"the model service rejected the request (HTTP {status}): {said}"
         )
 
     def _transport_error(self, exc: APIError) -> ModelError:
@@ -271,71 +251,6 @@ def _response_format(flag_names: Sequence[str]) -> ResponseFormatResponseFormatJ
     }
 
 
-def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) -> float:
-    """How long a 429 asks us to wait: `retry-after` (seconds or an HTTP date), else the
-    `x-ratelimit-reset-*` of an exhausted limit, else any minute reset, else 60 s."""
-    lower = {name.lower(): value for name, value in headers.items()}
-    delay = _retry_after_header(lower, time.time() if now is None else now)
-    if delay is None:
-        delay = _reset_header(lower)
-    if delay is None:
-        delay = DEFAULT_RETRY_AFTER_S
-    return min(max(delay, 1.0), MAX_RETRY_AFTER_S)
-
-
-def _retry_after_header(headers: Mapping[str, str], now: float) -> float | None:
-    milliseconds = _seconds(headers.get("retry-after-ms"))
-    if milliseconds is not None:
-        return milliseconds / 1000
-    text = headers.get("retry-after", "").strip()
-    seconds = _seconds(text)
-    if seconds is not None or not text:
-        return seconds
-    try:
-        return parsedate_to_datetime(text).timestamp() - now
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-
-
-def _reset_header(headers: Mapping[str, str]) -> float | None:
-    windows = ("tokens-minute", "requests-minute", "requests-day", "tokens-day")
-    resets = {w: _seconds(headers.get(f"x-ratelimit-reset-{w}")) for w in windows}
-    exhausted = [
-        reset
-        for window, reset in resets.items()
-        if reset is not None and _seconds(headers.get(f"x-ratelimit-remaining-{window}")) == 0
-    ]
-    if exhausted:
-        return max(exhausted)
-    minute = [reset for window, reset in resets.items() if reset is not None and "minute" in window]
-    return max(minute) if minute else None
-
-
-def _seconds(text: str | None) -> float | None:
-    if text is None:
-        return None
-    try:
-        value = float(text.strip())
-    except ValueError:
-        return None
-    return value if 0 <= value < float("inf") else None
-
-
-def _server_message(exc: APIStatusError) -> str:
-    """The server's own words, from an OpenAI- or Cerebras-style error body."""
-    body = exc.body
-    if isinstance(body, Mapping):
-        inner = body.get("error")
-        body = inner if isinstance(inner, Mapping | str) else body.get("message", body)
-        if isinstance(body, Mapping):
-            body = body.get("message", "")
-    text = body if isinstance(body, str) and body.strip() else exc.message
-    text = " ".join(str(text).split())
-    if len(text) > SERVER_MESSAGE_MAX_CHARS:
-        text = text[: SERVER_MESSAGE_MAX_CHARS - 3] + "..."
-    return text or "no details given"
-
-
 def _sdk_messages(messages: Sequence[Mapping[str, str]]) -> list[Message]:
     converted: list[Message] = []
     for message in messages:
@@ -363,12 +278,13 @@ def _first_choice(completion: ChatCompletionResponse) -> tuple[str | None, str |
     )
 
 
-def _usage(usage: ChatCompletionResponseUsage | None) -> TokenUsage | None:
+def _usage(usage: ChatCompletionResponseUsage | None) -> TokenUsage:
+    """Prompt and completion tokens (reasoning is part of the completion's count)."""
     if not isinstance(usage, ChatCompletionResponseUsage):
-        return None
+        return TokenUsage()
     tokens_in, tokens_out = usage.prompt_tokens, usage.completion_tokens
     if not isinstance(tokens_in, int) or not isinstance(tokens_out, int):
-        return None
+        return TokenUsage()
     return TokenUsage(tokens_in=max(tokens_in, 0), tokens_out=max(tokens_out, 0))
 
 

@@ -1,4 +1,4 @@
-"""Pick the backend. The SDK loads only when the `cerebras` backend has a message to analyse."""
+"""Pick the backend. A client library loads only when its backend has a message to analyse."""
 
 from __future__ import annotations
 
@@ -6,8 +6,15 @@ import asyncio
 import importlib
 
 from muninmaild.ai.base import Backend, ModelAnswer, ModelInput
-from muninmaild.ai.budget import RateBudget
+from muninmaild.ai.budget import RateBudget, budget_for
+from muninmaild.ai.schema import check_flags
 from muninmaild.config.settings import AISettings
+
+# The module and class of each backend that speaks to a service over HTTP.
+REMOTE = {
+    "cerebras": ("muninmaild.ai.cerebras", "CerebrasBackend"),
+    "openai": ("muninmaild.ai.openai_backend", "OpenAIBackend"),
+}
 
 
 def make_backend(settings: AISettings) -> Backend:
@@ -19,22 +26,37 @@ def make_backend(settings: AISettings) -> Backend:
         from muninmaild.ai.noop import NoopBackend
 
         return NoopBackend()
-    return LazyCerebras(settings)
+    return LazyBackend(settings)
 
 
-class LazyCerebras:
-    """The `cerebras` backend, built on its first message.
+def check_settings(settings: AISettings) -> None:
+    """What only the model's side can check of a loaded configuration (a `ConfigError`)."""
+    if settings.backend in REMOTE:
+        check_flags(settings.flags)
 
-    The SDK brings httpx and pydantic, tens of megabytes and a noticeable import time
-    (bench/README.md); an idle daemon, or one that only fetches, never pays for them.
+
+def budget_of(backend: Backend) -> RateBudget | None:
+    """The rate budget a backend keeps, if it keeps one."""
+    budget = getattr(backend, "budget", None)
+    return budget if isinstance(budget, RateBudget) else None
+
+
+class LazyBackend:
+    """The `cerebras` or `openai` backend, built on its first message.
+
+    Their client libraries bring httpx and pydantic, tens of megabytes and a noticeable import
+    time each (bench/README.md); an idle daemon, or one that only fetches, never pays for them.
+    The rate budget is built at once: `status` shows it, and a spent quota holds the processor
+    before any client exists.
     """
 
-    name = "cerebras"
     local = False
     reads_input = True
 
     def __init__(self, settings: AISettings) -> None:
+        self.name: str = settings.backend
         self.model = settings.model
+        self.budget = budget_for(settings)
         self._settings = settings
         self._backend: Backend | None = None
         self._building = asyncio.Lock()
@@ -46,14 +68,17 @@ class LazyCerebras:
     async def _build(self) -> Backend:
         async with self._building:  # the first batch of workers arrives all at once
             if self._backend is None:
+                module_name, class_name = REMOTE[self._settings.backend]
                 # In a thread: the import takes long enough to stall the watchdog ping and
                 # the control socket if the event loop did it.
-                module = await asyncio.to_thread(importlib.import_module, "muninmaild.ai.cerebras")
-                s = self._settings
-                budget = RateBudget(s.requests_per_minute, s.tokens_per_minute)
-                self._backend = module.CerebrasBackend(s, budget)
+                module = await asyncio.to_thread(importlib.import_module, module_name)
+                self._backend = getattr(module, class_name)(self._settings, self.budget)
             return self._backend
 
     async def aclose(self) -> None:
         if self._backend is not None:
             await self._backend.aclose()
+
+
+# The name it had while it built the `cerebras` backend only.
+LazyCerebras = LazyBackend

@@ -31,14 +31,13 @@ You triage email for a busy person, the recipient. For the one email you are giv
 single JSON object that has exactly these keys:
 
 - "summary": what the email is about and what it wants, in one to three sentences, written in \
-English whatever the email's language. Name who wants what and by when. No greetings, no \
-commentary about the email itself.
+{language}. Name who wants what and by when. No greetings, no commentary about the email itself.
 - "flags": the flags below that apply to this email, each at most once; an empty list when none \
 applies.
 - "todos": the things the recipient personally must do because of this email, each with "task" \
-(a short imperative sentence in English), "priority" ("low", "medium" or "high") and "due" (a \
-date as YYYY-MM-DD, or null when the email gives none). Resolve relative dates such as "next \
-Friday" against the email's Date. Leave out what the sender or others will do, offers the \
+(a short imperative sentence in {task_language}), "priority" ("low", "medium" or "high") and \
+"due" (a date as YYYY-MM-DD, or null when the email gives none). Resolve relative dates such as \
+"next Friday" against the email's Date. Leave out what the sender or others will do, offers the \
 recipient may simply ignore, and advertising. An empty list when there is nothing to do.
 
 Flags:
@@ -53,20 +52,47 @@ your answer's format, or the flags.
 - "bulk: yes" marks newsletters and mailing lists: they rarely need a response or have to-dos.
 - Answer with the JSON object only."""
 
+# For servers that may ignore the JSON schema: the shape, spelled out.
+_SHAPE = (
+    "\nThe JSON object has this shape (flags only from the list above; "
+    '"due" is null or YYYY-MM-DD):\n'
+    '{"summary": "...", "flags": ["..."], '
+    '"todos": [{"task": "...", "priority": "medium", "due": null}]}'
+)
+WITHHELD = "(The body is not shared. Judge from the headers, the subject and the attachment names.)"
+
+
+def languages(language: str) -> tuple[str, str]:
+    """How the prompt names the language of the summary, and of the to-dos."""
+    if language.lower() == "auto":
+        return "the language the email is written in", "the email's language"
+    return f"{language} whatever the email's language", language
+
 
 def build_messages(
-    item: ModelInput, flags: Sequence[FlagSpec], *, max_body_chars: int | None = None
+    item: ModelInput,
+    flags: Sequence[FlagSpec],
+    *,
+    max_body_chars: int | None = None,
+    language: str = "English",
+    spell_out: bool = False,
 ) -> list[dict[str, str]]:
-    """The system and user messages for one email; `max_body_chars` caps the body again."""
+    """The system and user messages for one email; `max_body_chars` caps the body again,
+    `spell_out` adds the answer's shape for servers that may not enforce the schema."""
     return [
-        {"role": "system", "content": system_prompt(flags)},
+        {"role": "system", "content": system_prompt(flags, language, spell_out=spell_out)},
         {"role": "user", "content": user_prompt(item, max_body_chars)},
     ]
 
 
-def system_prompt(flags: Sequence[FlagSpec]) -> str:
+def system_prompt(
+    flags: Sequence[FlagSpec], language: str = "English", *, spell_out: bool = False
+) -> str:
     listed = "\n".join(f'- "{flag.name}": {flag.description}' for flag in flags)
-    return _JOB + (listed or "(none: always answer with an empty list)") + "\n" + _RULES
+    summary_language, task_language = languages(language)
+    job = _JOB.format(language=summary_language, task_language=task_language)
+    text = job + (listed or "(none: always answer with an empty list)") + "\n" + _RULES
+    return text + _SHAPE if spell_out else text
 
 
 def user_prompt(item: ModelInput, max_body_chars: int | None = None) -> str:
@@ -81,6 +107,8 @@ def user_prompt(item: ModelInput, max_body_chars: int | None = None) -> str:
         lines.append("calendar invitation: yes")
     if item.attachment_names:
         lines.append(f"attachments: {_attachment_list(item.attachment_names)}")
+    if item.body_withheld:
+        return "\n".join([*lines, "", WITHHELD])
     body = item.body
     if max_body_chars is not None and len(body) > max_body_chars:
         body = body[:max_body_chars] + "\n[... cut short ...]"

@@ -3,14 +3,18 @@
 The schema is sent with every request (structured output, strict mode), and the answer is still
 validated here: an OpenAI-compatible server may ignore the schema, and a strict server's answer can
 be cut short. The schema keeps to the keywords every strict implementation accepts (type,
-properties, required, additionalProperties, items, enum, anyOf); uniqueness, length caps and the
-date format are enforced by `parse_answer`, because an unsupported keyword would make the server
-reject every request.
+properties, required, additionalProperties, items, enum, anyOf) and carries no descriptions
+(Cerebras documents informational fields as unsupported; the system prompt says the same words);
+uniqueness, length caps and the date format are enforced by `parse_answer`, because an
+unsupported keyword would make the server reject every request. Cerebras accepts at most 5,000
+characters of schema and 500 enum values: `check_flags` refuses a flag list that breaks either
+when the configuration is loaded.
 
-Tolerance: harmless slips are repaired (whitespace, a Markdown code fence around the JSON, unknown
-or repeated flags, a priority in capitals, extra keys, an empty due date, over-long text, too many
-to-dos); anything that changes the meaning (wrong types, missing keys, an empty summary or task, a
-date that is not a date) makes the whole answer invalid, so the processor retries it.
+Tolerance: harmless slips are repaired (whitespace, a `<think>` block or other text before the
+JSON, a Markdown code fence around it, unknown or repeated flags, a priority in capitals, extra
+keys, an empty due date, over-long text, too many to-dos); anything that changes the meaning
+(wrong types, missing keys, an empty summary or task, a date that is not a date) makes the whole
+answer invalid, so it is asked again or retried.
 """
 
 from __future__ import annotations
@@ -20,14 +24,19 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import date
 
-from muninmaild.errors import ModelAnswerInvalid
+from muninmaild.config.settings import FlagSpec
+from muninmaild.errors import ConfigError, ModelAnswerInvalid
 from muninmaild.records import PRIORITIES, Analysis, Priority, Todo
 
 SUMMARY_MAX_CHARS = 2000
 TASK_MAX_CHARS = 300
 TODOS_MAX = 20
+# Cerebras' documented limits for structured outputs.
+SCHEMA_MAX_CHARS = 5000
+ENUM_MAX_VALUES = 500
 
-_FENCE = re.compile(r"\A```[A-Za-z0-9_-]*[ \t]*\n?(?P<body>.*?)\n?[ \t]*```\Z", re.DOTALL)
+_FENCE = re.compile(r"```[A-Za-z0-9_-]*[ \t]*\n?(?P<body>.*?)\n?[ \t]*```", re.DOTALL)
+_THINK = re.compile(r"<(think|thinking|reasoning)>.*?</\1>", re.DOTALL | re.IGNORECASE)
 _ISO_DATE = re.compile(r"\A\d{4}-\d{2}-\d{2}\Z")
 
 
@@ -36,14 +45,9 @@ def answer_schema(flag_names: Sequence[str]) -> dict[str, object]:
     todo: dict[str, object] = {
         "type": "object",
         "properties": {
-            "task": {"type": "string", "description": "What the recipient must do."},
+            "task": {"type": "string"},
             "priority": {"type": "string", "enum": list(PRIORITIES)},
-            "due": {
-                "anyOf": [
-                    {"type": "string", "description": "Due date as YYYY-MM-DD."},
-                    {"type": "null"},
-                ]
-            },
+            "due": {"anyOf": [{"type": "string"}, {"type": "null"}]},
         },
         "required": ["task", "priority", "due"],
         "additionalProperties": False,
@@ -51,17 +55,32 @@ def answer_schema(flag_names: Sequence[str]) -> dict[str, object]:
     return {
         "type": "object",
         "properties": {
-            "summary": {"type": "string", "description": "One to three sentences, in English."},
-            "flags": {
-                "type": "array",
-                "items": {"type": "string", "enum": list(flag_names)},
-                "description": "Each flag at most once.",
-            },
+            "summary": {"type": "string"},
+            "flags": {"type": "array", "items": {"type": "string", "enum": list(flag_names)}},
             "todos": {"type": "array", "items": todo},
         },
         "required": ["summary", "flags", "todos"],
         "additionalProperties": False,
     }
+
+
+def check_flags(flags: Sequence[FlagSpec]) -> None:
+    """Refuse flags whose schema the model service would refuse: a `ConfigError` on `ai.flags`."""
+    names = [flag.name for flag in flags]
+    size = len(json.dumps(answer_schema(names)))
+    if size > SCHEMA_MAX_CHARS:
+        raise ConfigError(
+            "ai.flags",
+            f"{len(names)} flags make the answer's schema {size} characters long; the model "
+            f"service accepts at most {SCHEMA_MAX_CHARS}: use fewer or shorter flag names",
+        )
+    values = len(names) + len(PRIORITIES)
+    if values > ENUM_MAX_VALUES:
+        raise ConfigError(
+            "ai.flags",
+            f"{len(names)} flags are too many; the model service accepts at most "
+            f"{ENUM_MAX_VALUES - len(PRIORITIES)}",
+        )
 
 
 def parse_answer(content: str | None, flag_names: Sequence[str]) -> Analysis:
@@ -79,10 +98,7 @@ def parse_answer(content: str | None, flag_names: Sequence[str]) -> Analysis:
 def _load(content: str | None) -> object:
     if content is None or not content.strip():
         raise ModelAnswerInvalid("the model's answer is empty")
-    text = content.strip()
-    fenced = _FENCE.match(text)
-    if fenced:
-        text = fenced.group("body").strip()
+    text = json_text(content)
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -91,6 +107,21 @@ def _load(content: str | None) -> object:
         raise ModelAnswerInvalid(f"the model's answer is not JSON: {where}") from None
     except RecursionError:
         raise ModelAnswerInvalid("the model's answer is not JSON: nested too deeply") from None
+
+
+def json_text(content: str) -> str:
+    """The JSON in an answer: without `<think>` blocks, code fences or words around it."""
+    text = _THINK.sub("", content).strip()
+    if text.startswith(("{", "[")):
+        return text
+    fenced = _FENCE.search(text)
+    if fenced:
+        text = fenced.group("body").strip()
+    if not text.startswith(("{", "[")):
+        start, end = text.find("{"), text.rfind("}")
+        if 0 <= start < end:
+            text = text[start : end + 1]
+    return text
 
 
 def _broken(where: str, problem: str) -> ModelAnswerInvalid:

@@ -4,7 +4,8 @@ Precedence, lowest first: built-in defaults, the TOML file, the environment vari
 (`IMAP_SERVER`, `IMAP_USERNAME`, `IMAP_PASSWORD`, `CEREBRAS_API_KEY`, `DATABASE_URL`). Secrets
 come from the file (`password`, `api_key`), from a file it names (`password_file`,
 `api_key_file`) or from a systemd credential in `$CREDENTIALS_DIRECTORY` (`<account>.password`,
-`cerebras.key`). Every problem is a `ConfigError` naming the key.
+`cerebras.key`, or `openai.key` for the `openai` backend). Every problem is a `ConfigError`
+naming the key.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from typing import Any
 from muninmaild.config.reader import TableReader, path_value
 from muninmaild.config.settings import (
     DEFAULT_FLAGS,
+    REASONING_EFFORTS,
+    STRUCTURED_OUTPUTS,
     AccountSettings,
     AISettings,
     DaemonSettings,
@@ -164,6 +167,7 @@ def _account(item: object, index: int, creds: Path | None) -> AccountSettings:
         poll_interval=r.number("poll_interval", d.poll_interval, minimum=1.0),
         max_message_size=r.integer("max_message_size", d.max_message_size, minimum=1024),
         write_keywords=r.boolean("write_keywords", d.write_keywords),
+        send_body=r.boolean("send_body", d.send_body),
     )
     r.finish()
     if source == "maildir" and account.path is None:
@@ -217,32 +221,85 @@ def _processor(table: dict[str, Any]) -> ProcessorSettings:
 def _ai(table: dict[str, Any], creds: Path | None, env: Mapping[str, str]) -> AISettings:
     r = TableReader(table, "ai")
     d = AISettings()
-    key = _secret(r, "api_key", creds, "cerebras.key")
-    if env.get("CEREBRAS_API_KEY"):
-        key = Secret(env["CEREBRAS_API_KEY"])
-    backend = r.choice("backend", "cerebras" if key else "rules", ("cerebras", "rules", "noop"))
+    named = r.choice("backend", "", ("", "cerebras", "openai", "rules", "noop"))
+    if named == "openai":
+        # A local server rarely wants a key; CEREBRAS_API_KEY is never sent to another service.
+        key = _secret(r, "api_key", creds, "openai.key")
+    else:
+        key = _secret(r, "api_key", creds, "cerebras.key")
+        if env.get("CEREBRAS_API_KEY"):
+            key = Secret(env["CEREBRAS_API_KEY"])
+    backend = named or ("cerebras" if key else "rules")
     out = AISettings(
         backend=backend,  # type: ignore[arg-type]
-        model=r.string("model", d.model),
-        base_url=r.string("base_url", d.base_url, pattern=r"https?://\S+"),
+        model=r.string("model", "" if backend == "openai" else d.model),
+        base_url=r.string("base_url", "" if backend == "openai" else d.base_url),
         api_key=key,
-        requests_per_minute=r.integer("requests_per_minute", d.requests_per_minute, minimum=1),
-        tokens_per_minute=r.integer("tokens_per_minute", d.tokens_per_minute, minimum=100),
         timeout=r.number("timeout", d.timeout, minimum=0.1),
         max_input_chars=r.integer("max_input_chars", d.max_input_chars, minimum=200),
         max_completion_tokens=r.integer(
             "max_completion_tokens", d.max_completion_tokens, minimum=64
         ),
         flags=_flags(r.table("flags")),
+        reasoning_effort=_reasoning_effort(r),
+        structured_output=r.choice(  # type: ignore[arg-type]
+            "structured_output", d.structured_output, STRUCTURED_OUTPUTS
+        ),
+        language=r.string("language", d.language, pattern=r"[^\x00-\x1f\"]{1,40}").strip(),
+        **_rate_limits(r, d if backend == "cerebras" else None),
     )
     r.finish()
-    if out.backend == "cerebras" and out.api_key is None:
+    _check_backend(out)
+    return out
+
+
+RATE_KEYS = (
+    "requests_per_minute",
+    "requests_per_hour",
+    "requests_per_day",
+    "tokens_per_minute",
+    "tokens_per_hour",
+    "tokens_per_day",
+)
+
+
+def _rate_limits(r: TableReader, defaults: AISettings | None) -> dict[str, int]:
+    """The six windows; 0 is no limit. Cerebras' free tier unless configured; other services
+    have no limit unless configured."""
+    return {
+        key: r.integer(key, getattr(defaults, key) if defaults else 0, minimum=0)
+        for key in RATE_KEYS
+    }
+
+
+def _reasoning_effort(r: TableReader) -> str | None:
+    value = r.string("reasoning_effort", "")
+    if not value:
+        return None
+    if value not in REASONING_EFFORTS:
+        choices = ", ".join(REASONING_EFFORTS)
+        raise ConfigError(r.where("reasoning_effort"), f"must be one of {choices}, not {value!r}")
+    return value
+
+
+def _check_backend(ai: AISettings) -> None:
+    if ai.base_url and not re.fullmatch(r"https?://\S+", ai.base_url):
+        raise ConfigError("ai.base_url", f"{ai.base_url!r} is not an http:// or https:// URL")
+    if ai.backend == "cerebras" and ai.api_key is None:
         raise ConfigError(
             "ai.api_key_file",
             'backend "cerebras" needs an API key: set api_key_file, the credential '
             'cerebras.key or CEREBRAS_API_KEY, or use backend = "rules"',
         )
-    return out
+    if ai.backend == "openai":
+        for key in ("base_url", "model"):
+            if not getattr(ai, key):
+                example = "http://localhost:11434/v1" if key == "base_url" else "qwen3:4b"
+                raise ConfigError(
+                    f"ai.{key}",
+                    f'backend "openai" needs the server\'s {key} (e.g. {key} = "{example}"; '
+                    "docs/models.md)",
+                )
 
 
 def _metrics(table: dict[str, Any]) -> MetricsSettings:

@@ -12,7 +12,10 @@ from urllib.parse import urlsplit
 
 Security = Literal["tls", "starttls", "none"]
 SourceKind = Literal["imap", "maildir"]
-BackendName = Literal["cerebras", "rules", "noop"]
+BackendName = Literal["cerebras", "rules", "noop", "openai"]
+StructuredOutput = Literal["json_schema", "json_object", "prompt"]
+STRUCTURED_OUTPUTS: tuple[StructuredOutput, ...] = ("json_schema", "json_object", "prompt")
+REASONING_EFFORTS = ("none", "low", "medium", "high", "omit")
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,8 @@ class AccountSettings:
     poll_interval: float = 300.0
     max_message_size: int = 25 * 1024 * 1024
     write_keywords: bool = False  # flags become IMAP keywords on the message (docs/keywords.md)
+    # False: the model sees the headers the prompt uses, the subject and attachment names only.
+    send_body: bool = True
 
 
 @dataclass(frozen=True)
@@ -132,12 +137,35 @@ class AISettings:
     model: str = "gpt-oss-120b"
     base_url: str = "https://api.cerebras.ai"
     api_key: Secret | None = None
+    # Rate limits, 0 for none: the free tier of gpt-oss-120b on Cerebras unless configured
+    # (the `openai` backend has none unless configured).
     requests_per_minute: int = 30
-    tokens_per_minute: int = 60000
+    tokens_per_minute: int = 64000
     timeout: float = 60.0
     max_input_chars: int = 12000
     max_completion_tokens: int = 1024
     flags: tuple[FlagSpec, ...] = DEFAULT_FLAGS
+    requests_per_hour: int = 900
+    requests_per_day: int = 14400
+    tokens_per_hour: int = 1_000_000
+    tokens_per_day: int = 1_000_000
+    # None: "low" for models known to take it (gpt-oss), not sent to others; "omit": never sent.
+    reasoning_effort: str | None = None
+    structured_output: StructuredOutput = "json_schema"  # the `openai` backend's first choice
+    language: str = "English"  # of summaries and to-dos; "auto": each mail's own language
+
+    def effort_for_model(self) -> str | None:
+        """The `reasoning_effort` to send with a request, or None to leave it out."""
+        if self.reasoning_effort == "omit":
+            return None
+        if self.reasoning_effort is not None:
+            return self.reasoning_effort
+        return "low" if takes_reasoning_effort(self.model) else None
+
+
+def takes_reasoning_effort(model: str) -> bool:
+    """Models documented to take `reasoning_effort` (GPT-OSS reasons at "medium" by default)."""
+    return "gpt-oss" in model.lower()
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from muninmaild import __version__, protocol
 from muninmaild.ai.base import Backend
+from muninmaild.ai.factory import budget_of
 from muninmaild.control import results, views
 from muninmaild.fetch.loop import FetchLoop
 from muninmaild.processing.processor import Processor
@@ -62,6 +63,15 @@ class Parts(Protocol):
     def keywords(self) -> KeywordWriter | None: ...
     @property
     def digest(self) -> DigestDelivery | None: ...
+
+
+def lift_hold(parts: Parts, why: str) -> None:
+    """End a hold on the model (account, quota, rate) so that the next claim tries again."""
+    budget = budget_of(parts.backend)
+    if budget is not None:
+        budget.lift()
+    if parts.processor.hold.clear(why):
+        parts.processor.wake()
 
 
 class Commands:
@@ -134,6 +144,10 @@ class Commands:
                 "model": parts.backend.model,
                 "tokens_in": tokens.tokens_in,
                 "tokens_out": tokens.tokens_out,
+                "hold": views.hold(parts.processor.hold.active()),
+                "today": views.today(
+                    await parts.repo.usage_since(views.start_of_day()), budget_of(parts.backend)
+                ),
             },
             "session": views.session(parts.processor.stats),
             "last_error": views.last_error(await parts.repo.last_error()),
@@ -157,6 +171,8 @@ class Commands:
         for component in components:
             await self._parts.repo.set_paused(component, paused)
         if "processor" in components:
+            if not paused:
+                lift_hold(self._parts, "muninctl resume")  # a person acted: try the model now
             self._parts.processor.wake()  # re-reads the pause before its next claim
         if "fetcher" in components:
             for fetcher in self._parts.fetchers:

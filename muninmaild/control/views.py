@@ -7,9 +7,11 @@ Names here are public interface: fields may be added, never renamed or removed.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from muninmaild.ai.budget import RateBudget
+from muninmaild.processing.hold import HoldView
 from muninmaild.processing.processor import ProcessorStats
 from muninmaild.protocol import iso
 from muninmaild.records import ClusterView, FetchStatus, KeywordStatus, LastError, Waiting
@@ -113,4 +115,27 @@ def cluster(view: ClusterView) -> Json:
             }
             for m in view.mailboxes
         ],
+    }
+
+
+def hold(view: HoldView | None) -> Json | None:
+    """Why the processor does not call the model now, or None when it is free to."""
+    return None if view is None else view.as_dict()
+
+
+def start_of_day(now: datetime | None = None) -> datetime:
+    """Midnight UTC: "today" for the model's figures."""
+    now = now or datetime.now(UTC)
+    return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def today(usage: tuple[int, int], budget: RateBudget | None) -> Json:
+    """Requests and tokens since midnight UTC (every instance of the database), and the daily
+    limits configured (null: none)."""
+    limits = budget.limits if budget is not None else None
+    return {
+        "requests": usage[0],
+        "tokens": usage[1],
+        "requests_limit": (limits.requests_per_day or None) if limits else None,
+        "tokens_limit": (limits.tokens_per_day or None) if limits else None,
     }

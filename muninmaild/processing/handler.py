@@ -15,14 +15,21 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from muninmaild.ai.base import Backend, ModelAnswer, ModelInput
 from muninmaild.ai.prepare import model_input
 from muninmaild.config.settings import AISettings, ProcessorSettings
-from muninmaild.errors import ModelAuthError, ModelError, StoreError
+from muninmaild.errors import (
+    ModelAccountError,
+    ModelError,
+    ModelQuotaSpent,
+    ModelRateLimited,
+    StoreError,
+)
+from muninmaild.processing.hold import Hold
 from muninmaild.processing.model_calls import ModelCalls
-from muninmaild.processing.retry import decide
+from muninmaild.processing.retry import Outcome, decide
 from muninmaild.records import ClaimedMessage, TokenUsage
 from muninmaild.redact import Redactor
 from muninmaild.store.repository import Completion, Repository
@@ -59,9 +66,10 @@ class MessageHandler:
         *,
         settings: Callable[[], ProcessorSettings],
         abort: asyncio.Event,
-        hold: Callable[[float, str], None],
+        hold: Hold,
         redact: Redactor,
         rand: Callable[[], float] = random.random,
+        send_body: Callable[[str], bool] = lambda account: True,
     ) -> None:
         self._repo = repo
         self._backend = backend
@@ -72,6 +80,7 @@ class MessageHandler:
         self._hold = hold
         self._redact = redact
         self._rand = rand
+        self._send_body = send_body
 
     async def handle(self, msg: ClaimedMessage) -> Completion | None:
         """The answer to store, or None when the message was settled otherwise."""
@@ -105,7 +114,9 @@ class MessageHandler:
                 extra=fields(msg),
             )
             return None
-        return Completion(msg.id, msg.token, answer.analysis, answer.usage, answer.model)
+        self._hold.answered()
+        completion = Completion(msg.id, msg.token, answer.analysis, answer.usage, answer.model)
+        return replace(completion, sent_body=self._sends_body(msg))
 
     async def release_quietly(self, msg: ClaimedMessage) -> None:
         """`release`, or when the database refuses that, a warning: the lease runs out."""
@@ -144,7 +155,12 @@ class MessageHandler:
         return answer
 
     def _input(self, msg: ClaimedMessage) -> ModelInput:
-        return model_input(msg, self._ai.max_input_chars, needed=self._backend.reads_input)
+        needed = self._backend.reads_input
+        send_body = self._sends_body(msg)
+        return model_input(msg, self._ai.max_input_chars, needed=needed, send_body=send_body)
+
+    def _sends_body(self, msg: ClaimedMessage) -> bool:
+        return self._send_body(msg.account)
 
     async def _on_error(
         self, msg: ClaimedMessage, exc: Exception, settings: ProcessorSettings
@@ -160,9 +176,11 @@ class MessageHandler:
 
         outcome = decide(exc, msg.attempts, settings.max_attempts, delay_for)
         reason = self._redact(outcome.message)
-        if isinstance(exc, ModelAuthError):
-            self._hold(outcome.delay_s, reason)
-        if outcome.action == "snooze":
+        self._hold_for(exc, outcome, reason)
+        if outcome.action == "release":
+            self._stats.snoozed += 1
+            await self.release(msg)
+        elif outcome.action == "snooze":
             self._stats.snoozed += 1
             await self._repo.snooze(msg.id, msg.token, outcome.delay_s, reason)
         elif outcome.action == "retry":
@@ -177,6 +195,15 @@ class MessageHandler:
             await self._repo.retry(msg.id, msg.token, reason, outcome.delay_s)
         else:
             await self._settle_failure(msg, reason)
+
+    def _hold_for(self, exc: Exception, outcome: Outcome, reason: str) -> None:
+        """Errors about the account, a quota or the rate hold every worker, not one message."""
+        if isinstance(exc, ModelAccountError):
+            self._hold.account(reason)
+        elif isinstance(exc, ModelQuotaSpent):
+            self._hold.quota(outcome.delay_s, reason)
+        elif isinstance(exc, ModelRateLimited):
+            self._hold.rate_limit(outcome.delay_s, reason)
 
     async def _settle_failure(self, msg: ClaimedMessage, reason: str) -> None:
         self._stats.failed += 1

@@ -25,6 +25,7 @@ from muninmaild.config.settings import AISettings, ProcessorSettings
 from muninmaild.errors import StoreError
 from muninmaild.processing.completer import Completer
 from muninmaild.processing.handler import MessageHandler, ProcessorStats
+from muninmaild.processing.hold import Hold
 from muninmaild.records import ClaimedMessage
 from muninmaild.redact import Redactor
 from muninmaild.store.repository import Repository
@@ -49,6 +50,7 @@ class Processor:
         once: bool = False,
         redact: Redactor | None = None,
         rand: Callable[[], float] = random.random,
+        send_body: Callable[[str], bool] = lambda account: True,
     ) -> None:
         self.settings = settings
         self.stats = ProcessorStats(keep_ids=once)
@@ -59,7 +61,8 @@ class Processor:
         self._stopping = False
         self._wake = asyncio.Event()
         self._abort = asyncio.Event()
-        self._hold_until = 0.0
+        # Why nothing is claimed for now: the account, a spent quota, the rate (hold.py).
+        self.hold = Hold()
         self._paused = False
         self._paused_checked = -PAUSE_CHECK_S
         self._workers = settings.concurrency
@@ -74,9 +77,10 @@ class Processor:
             self.stats,
             settings=lambda: self.settings,
             abort=self._abort,
-            hold=self._hold,
+            hold=self.hold,
             redact=redact or Redactor(),
             rand=rand,
+            send_body=send_body,
         )
 
     async def run(self) -> None:
@@ -137,7 +141,9 @@ class Processor:
         # mail that arrives while the claim runs must still cut the wait that follows short.
         self._wake.clear()
         if await self._is_held():
-            await self._idle(PAUSE_CHECK_S)
+            if self._once and self.hold.active():
+                return False  # a run-once report shows what waits; it does not wait out a hold
+            await self._idle(min(PAUSE_CHECK_S, self.hold.remaining() or PAUSE_CHECK_S))
             return True
         # Claim for idle workers plus one message ahead for each worker: with a fast model that
         # halves the claims, with a slow one a queued row waits at most one call for its worker.
@@ -179,7 +185,7 @@ class Processor:
             self._idle_workers -= 1
             if msg is None:
                 return
-            if self._stopping or self._paused or time.monotonic() < self._hold_until:
+            if self._stopping or self._paused or self.hold.active():
                 # Claimed ahead, but processing stopped, paused or is held meanwhile.
                 await self._handler.release_quietly(msg)
                 continue
@@ -201,7 +207,7 @@ class Processor:
         if now - self._paused_checked >= PAUSE_CHECK_S:
             self._paused_checked = now
             self._paused = (await self._repo.paused())["processor"]
-        return self._paused or now < self._hold_until
+        return self._paused or self.hold.active() is not None
 
     async def _idle_time(self) -> float:
         due = await self._repo.next_due_in()
@@ -210,9 +216,3 @@ class Processor:
 
     async def _idle(self, seconds: float) -> None:
         await wait_event(self._wake, seconds)
-
-    def _hold(self, seconds: float, reason: str) -> None:
-        """The model service refuses us: nothing is claimed instead of burning the queue."""
-        if time.monotonic() >= self._hold_until:
-            log.error("processing held for %.0f s: %s", seconds, reason)
-        self._hold_until = time.monotonic() + seconds

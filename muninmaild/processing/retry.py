@@ -7,14 +7,16 @@ from dataclasses import dataclass
 from typing import Literal
 
 from muninmaild.errors import (
-    ModelAuthError,
+    ModelAccountError,
     ModelError,
+    ModelQuotaSpent,
     ModelRateLimited,
     ModelRequestRejected,
 )
 
-AUTH_HOLD_S = 300.0
-Action = Literal["retry", "fail", "snooze"]
+# release: back to the queue as it was, attempt given back (the account or the model failed,
+# not the message); snooze: back to the queue after `delay_s`, attempt given back.
+Action = Literal["retry", "fail", "snooze", "release"]
 
 
 @dataclass(frozen=True)
@@ -33,12 +35,16 @@ def decide(
     """What to do with a message whose model call raised `error` on attempt `attempts`;
     `delay_for(attempt)` is the backoff before a retry."""
     message = describe(error)
+    if isinstance(error, ModelQuotaSpent):
+        # Released, not snoozed: the processor's hold keeps it waiting, and a resume that ends
+        # the hold finds every message due at once.
+        return Outcome("release", max(1.0, error.retry_after_s), message)
     if isinstance(error, ModelRateLimited):
         wait = max(1.0, error.retry_after_s)
         note = f"rate limited by the model service, retrying in {wait:.0f} s"
         return Outcome("snooze", wait, note)
-    if isinstance(error, ModelAuthError):
-        return Outcome("snooze", AUTH_HOLD_S, message)
+    if isinstance(error, ModelAccountError):
+        return Outcome("release", 0.0, message)
     if isinstance(error, ModelRequestRejected):
         return Outcome("fail", 0.0, message)
     if attempts >= max_attempts:

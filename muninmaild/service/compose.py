@@ -75,8 +75,16 @@ def build(settings: Settings, engine: AsyncEngine, redact: Redactor, *, once: bo
     lease_s = settings.daemon.fetch_lease_seconds
     sources = [make_source(a, i, repo, me, lease_s) for i, a in enumerate(settings.accounts)]
     backend = make_backend(settings.ai)
+    private = {a.name for a in settings.accounts if not a.send_body}
     processor = Processor(
-        repo, backend, settings.processor, settings.ai, me, once=once, redact=redact
+        repo,
+        backend,
+        settings.processor,
+        settings.ai,
+        me,
+        once=once,
+        redact=redact,
+        send_body=lambda account: account not in private,
     )
 
     async def fetcher_paused() -> bool:

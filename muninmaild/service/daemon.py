@@ -207,4 +207,6 @@ async def _status_updates(parts: Parts, notifier: Notifier) -> None:
 async def _status(parts: Parts) -> str:
     counts = await parts.repo.counts()
     paused = " (processor paused)" if parts.processor.paused else ""
-    return f"{counts.status_line()}{paused}"
+    held = parts.processor.hold.active()
+    model = f"; {held.line()}" if held is not None else ""
+    return f"{counts.status_line()}{paused}{model}"

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from muninmaild.config.settings import ProcessorSettings, Settings
+from muninmaild.control.commands import lift_hold
 from muninmaild.records import ReloadOutcome
 from muninmaild.redact import Redactor
 from muninmaild.service import logs
@@ -43,6 +44,8 @@ class Reloader:
     async def __call__(self) -> ReloadOutcome:
         self._notifier.reloading()
         outcome = self._apply()
+        # Whatever the file said, a person acted: a model held for the account tries again.
+        lift_hold(self._parts, "reload")
         try:
             status = await self._status()
         except Exception:  # systemd must hear READY=1 again whatever the queue does

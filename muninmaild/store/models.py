@@ -147,6 +147,8 @@ class Result(Base):
     summary: Mapped[str] = mapped_column(Text)
     model: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Whether the body went to the model (false: `send_body = false`); NULL before 0006.
+    sent_body: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class EmailFlag(Base):
@@ -177,7 +179,10 @@ class TokenUsageRow(Base):
     """Every model request's tokens, failed ones too: they were paid for."""
 
     __tablename__ = "token_usage"
-    __table_args__ = (Index("ix_token_usage_email_id", "email_id"),)
+    __table_args__ = (
+        Index("ix_token_usage_email_id", "email_id"),
+        Index("ix_token_usage_created_at", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     email_id: Mapped[int | None] = mapped_column(Id, ForeignKey("emails.id", ondelete="SET NULL"))

@@ -40,6 +40,16 @@ class Queries:
             tokens_in, tokens_out = (await conn.execute(stmt)).one()
         return TokenUsage(int(tokens_in), int(tokens_out))
 
+    async def usage_since(self, since: datetime) -> tuple[int, int]:
+        """Model requests that used tokens, and the tokens, since `since` (today's figures)."""
+        stmt = select(
+            func.count(),
+            func.coalesce(func.sum(TokenUsageRow.tokens_in + TokenUsageRow.tokens_out), 0),
+        ).where(TokenUsageRow.created_at >= since)
+        async with self._reader.connect() as conn:
+            requests, tokens = (await conn.execute(stmt)).one()
+        return int(requests), int(tokens)
+
     async def results_for(self, ids: Sequence[int]) -> list[Json]:
         """The messages `ids` with their results, oldest first (the --once report)."""
         where = Email.id.in_(ids)
@@ -65,7 +75,7 @@ class Queries:
 
     async def message_detail(self, email_id: int) -> Json | None:
         stmt = (
-            select(*Email.__table__.c, Result.summary, Result.model)
+            select(*Email.__table__.c, Result.summary, Result.model, Result.sent_body)
             .outerjoin(Result, Result.email_id == Email.id)
             .where(Email.id == email_id)
         )

@@ -64,6 +64,7 @@ class Completion:
     analysis: Analysis
     usage: TokenUsage
     model: str
+    sent_body: bool | None = None  # whether the model was shown the body (None: not recorded)
 
 
 class Repository(
@@ -355,7 +356,7 @@ async def _insert_results(
         insert(Result),
         [
             {"email_id": c.email_id, "summary": c.analysis.summary, "model": c.model}
-            | {"created_at": now}
+            | {"created_at": now, "sent_body": c.sent_body}
             for c in items
         ],
     )

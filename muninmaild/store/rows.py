@@ -131,6 +131,8 @@ def detail(row: Any, flags: Sequence[str], todos: Sequence[Json], tokens: TokenU
         "defects": [str(d) for d in json.loads(row.defects or "[]")],
         "model": row.model,
         "tokens": {"in": tokens.tokens_in, "out": tokens.tokens_out},
+        # What went to the model: "all", "headers" (send_body = false), None when not recorded.
+        "sent": None if row.sent_body is None else ("all" if row.sent_body else "headers"),
         "completed_at": iso(row.completed_at),
     }
 

@@ -1,14 +1,36 @@
 """An OpenAI-compatible chat completions server for tests and benchmarks (standard library only).
 
 `POST /v1/chat/completions` answers with a triage answer derived from the request: the summary
-names the subject, flags come from the request's schema by keyword, a body asking "please ..." gets
-one to-do. Answers carry `usage` and `x-ratelimit-*` headers like the real service's.
+names the subject, flags come from the request's schema (or its system prompt) by keyword, a body
+asking "please ..." gets one to-do. Answers carry `usage` and `x-ratelimit-*` headers like the real
+service's.
 
-Faults served instead of an answer: `429` (with `retry-after`), `500`, `503`, `401`, `timeout`
-(hold the request past the client's timeout, then close), `drop` (close without answering),
-`malformed_json` (200, body not JSON), `bad_schema` (content breaks the schema), `empty_length`
-(empty content, finish_reason "length"). Queue them with `queue_faults`, or draw them at a seeded
-rate with `set_fault_rate`; both can change while the server runs.
+What Cerebras documents, it does (`flavour="cerebras"`, the default):
+- GPT-OSS models (a model name with "gpt-oss") reason before they answer, at `reasoning_effort`
+  "medium" unless the request says otherwise; the reasoning grows with the prompt, goes to the
+  message's `reasoning` field and counts in `usage.completion_tokens` (and
+  `completion_tokens_details.reasoning_tokens`). When reasoning and answer do not fit in
+  `max_completion_tokens` (or `max_tokens`), the content is empty and `finish_reason` "length".
+- Error bodies are `{"message", "type", "param", "code"}` at the top level.
+- A model in `retired_models` gets 404 (`param` "model", code `model_not_found`).
+- `tokens_per_day` (None: no limit) is a daily quota; once spent every request gets 429 "Tokens
+  per day limit exceeded - too many tokens processed." (type `too_many_tokens_error`) with no
+  `retry-after` and only the documented headers, none of which tells when it refills.
+
+Other servers users run (`flavour`):
+- "local": ignores `response_format` and answers with a `<think>` block and the JSON in a code
+  fence, as small reasoning models on Ollama or llama.cpp do;
+- "sloppy": as "local", and the first answer of each conversation breaks the schema; the
+  answer to a request that carries an earlier answer and a correction is valid;
+- "no_json_schema": answers 400 to `response_format` type `json_schema` (as some services do
+  for some models), honours `json_object`.
+
+Faults served instead of an answer: `429` (with `retry-after`), `500`, `503`, `401`, `402`, `403`,
+`404`, `daily_quota` (the daily-quota 429), `timeout` (hold the request past the client's
+timeout, then close), `drop` (close without answering), `malformed_json` (200, body not JSON),
+`bad_schema` (content breaks the schema), `empty_length` (empty content, finish_reason
+"length"). Queue them with `queue_faults`, or draw them at a seeded rate with `set_fault_rate`;
+both can change while the server runs.
 
     with FakeModelServer(latency=0.05) as server:
         client = AsyncCerebras(base_url=server.base_url, ...)
@@ -20,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import math
 import random
@@ -38,8 +61,12 @@ from typing import Any, Self, TypeVar
 
 _T = TypeVar("_T")
 
-HTTP_FAULTS = ("429", "500", "503", "401")
+HTTP_FAULTS = ("429", "500", "503", "401", "402", "403", "404", "daily_quota")
 FAULT_KINDS = (*HTTP_FAULTS, "timeout", "drop", "malformed_json", "bad_schema", "empty_length")
+FLAVOURS = ("cerebras", "local", "sloppy", "no_json_schema")
+# Reasoning tokens per prompt token, by effort (GPT-OSS models; "medium" when none is asked).
+REASONING_PER_PROMPT_TOKEN = {"none": 0.0, "low": 0.05, "medium": 0.25, "high": 0.8}
+DAILY_QUOTA_MESSAGE = "Tokens per day limit exceeded - too many tokens processed."
 COMPLETIONS_PATH = "/v1/chat/completions"
 
 _FLAG_WORDS = {
@@ -60,9 +87,22 @@ def _error(message: str, kind: str, code: str) -> dict[str, str]:
 
 _ERRORS = {
     "429": _error("Tokens per minute limit exceeded.", "too_many_tokens_error", "token_quota"),
+    "daily_quota": _error(DAILY_QUOTA_MESSAGE, "too_many_tokens_error", "token_quota_exceeded"),
     "500": _error("The server had an error.", "server_error", "internal_error"),
     "503": _error("The service is overloaded.", "server_error", "service_unavailable"),
     "401": _error("Wrong API Key", "invalid_request_error", "wrong_api_key"),
+    "402": _error(
+        "Payment required: the account has no credit left.", "payment_required", "payment_required"
+    ),
+    "403": _error(
+        "This API key is not allowed to use this resource.", "permission_denied", "forbidden"
+    ),
+    "404": {
+        "message": "Model llama3.1-8b does not exist or you do not have access to it.",
+        "type": "not_found_error",
+        "param": "model",
+        "code": "model_not_found",
+    },
 }
 
 
@@ -89,6 +129,11 @@ class _State:
     recorded: deque[RecordedRequest] = field(default_factory=lambda: deque(maxlen=100))
     window_start: float = field(default_factory=time.monotonic)
     window_tokens: int = 0
+    day_tokens: int = 0
+    day_spent: bool = False  # spend_daily_quota(): spent whatever the limit
+    length_cuts: int = 0  # answers cut at the token limit by reasoning (not `empty_length`)
+    by_room: Counter[int] = field(default_factory=Counter)  # requests by completion room
+    fault_rooms: Counter[tuple[str, int]] = field(default_factory=Counter)
 
 
 class FakeModelServer:
@@ -108,7 +153,11 @@ class FakeModelServer:
         window_s: float = 60.0,
         echo_key: bool = False,
         backlog: int = 128,
+        flavour: str = "cerebras",
+        tokens_per_day: int | None = None,
     ) -> None:
+        if flavour not in FLAVOURS:
+            raise ValueError(f"unknown flavour {flavour!r}; known: {', '.join(FLAVOURS)}")
         self._lock = threading.Lock()
         self._state = _State(latency=latency)
         self._stopping = threading.Event()
@@ -125,6 +174,9 @@ class FakeModelServer:
         # 32 clients connecting at once.
         self.backlog = backlog
         self.connections = 0  # TCP connections accepted since start()
+        self.flavour = flavour
+        self.tokens_per_day = tokens_per_day  # None: no daily quota
+        self.retired_models: set[str] = set()  # answered 404, as a retired model is
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -207,6 +259,32 @@ class FakeModelServer:
         """Faults served, by kind."""
         return self._read(lambda state: dict(state.faults))
 
+    @property
+    def length_cuts(self) -> int:
+        """Answers cut at the token limit because reasoning and answer did not fit."""
+        return self._read(lambda state: state.length_cuts)
+
+    @property
+    def fault_rooms(self) -> dict[tuple[str, int], int]:
+        """Faults served, by kind and the completion room the request asked for."""
+        return self._read(lambda state: dict(state.fault_rooms))
+
+    @property
+    def requests_by_room(self) -> dict[int, int]:
+        """Requests received, by the completion room they asked for."""
+        return self._read(lambda state: dict(state.by_room))
+
+    def spend_daily_quota(self) -> None:
+        """Use up today's tokens: every request gets the daily-quota 429 until `reset_day()`."""
+        with self._lock:
+            self._state.day_spent = True
+
+    def reset_day(self) -> None:
+        """A new day: the daily quota has room again."""
+        with self._lock:
+            self._state.day_tokens = 0
+            self._state.day_spent = False
+
     def recorded(self) -> list[RecordedRequest]:
         """The last requests received (up to 100), oldest first."""
         return self._read(lambda state: list(state.recorded))
@@ -218,24 +296,41 @@ class FakeModelServer:
         with self._lock:
             return get(self._state)
 
-    def _admit(self, request: RecordedRequest) -> tuple[str | None, float]:
+    def _admit(self, request: RecordedRequest, payload: Any) -> tuple[str | None, float]:
         """Count a request; the fault to serve it (or None) and the latency to apply."""
         with self._lock:
             state = self._state
             state.requests += 1
             state.recorded.append(request)
+            if isinstance(payload, dict):
+                state.by_room[_room(payload)] += 1
             fault = state.queued.popleft() if state.queued else None
             if fault is None and state.fault_rate > 0 and state.rng.random() < state.fault_rate:
                 fault = state.rng.choice(state.fault_kinds)
+            if fault is None:
+                fault = self._standing_fault(payload)
             if fault is not None:
                 state.faults[fault] += 1
+                if isinstance(payload, dict):
+                    state.fault_rooms[(fault, _room(payload))] += 1
             return fault, state.latency
 
-    def _spend(self, tokens: int) -> dict[str, str]:
+    def _standing_fault(self, payload: Any) -> str | None:
+        """What every request gets while it lasts: a retired model, a spent daily quota."""
+        if isinstance(payload, dict) and str(payload.get("model")) in self.retired_models:
+            return "404"
+        spent = self.tokens_per_day is not None and self._state.day_tokens >= self.tokens_per_day
+        if spent or self._state.day_spent:
+            return "daily_quota"
+        return None
+
+    def _spend(self, tokens: int, *, cut: bool = False) -> dict[str, str]:
         """Count an answer and its tokens; the rate-limit headers that go with it."""
         with self._lock:
             state = self._state
             state.answered += 1
+            state.length_cuts += cut
+            state.day_tokens += tokens
             if time.monotonic() - state.window_start >= self.window_s:
                 state.window_start, state.window_tokens = time.monotonic(), 0
             state.window_tokens += tokens
@@ -324,21 +419,25 @@ class _Handler(BaseHTTPRequestHandler):
             return
         owner = self.server.owner
         headers = {name.lower(): value for name, value in self.headers.items()}
-        fault, latency = owner._admit(RecordedRequest(self.path, headers, body))
-        if owner.api_key is not None and headers.get("authorization") != f"Bearer {owner.api_key}":
-            fault = "401"
         try:
             payload = json.loads(body)
         except ValueError:
             payload = None
+        fault, latency = owner._admit(RecordedRequest(self.path, headers, body), payload)
+        if owner.api_key is not None and headers.get("authorization") != f"Bearer {owner.api_key}":
+            fault = "401"
         # Worked out while the latency runs, not after it: the answer leaves `latency` after
         # the request arrived, as a service that takes that long would send it.
-        content = _triage_answer(payload) if isinstance(payload, dict) and fault is None else ""
+        content = ""
+        if isinstance(payload, dict) and fault is None:
+            content = _flavoured(owner.flavour, payload, _triage_answer(payload))
         if owner._wait(latency - (time.monotonic() - arrived)):
             self._hang_up()
             return
         if not isinstance(payload, dict):
             self._send_json(400, _error("The body is not a JSON object.", "invalid_request", "bad"))
+        elif fault is None and (refused := _refused(owner.flavour, payload)):
+            self._send_json(400, {"error": _error(refused, "invalid_request_error", "bad_format")})
         elif fault is None:
             self._answer(payload, content, "stop")
         else:
@@ -348,11 +447,17 @@ class _Handler(BaseHTTPRequestHandler):
         owner = self.server.owner
         if fault in _ERRORS:
             headers = owner._rate_limited_headers() if fault == "429" else None
-            body = _ERRORS[fault]
+            if fault == "daily_quota":
+                with owner._lock:  # no retry-after: only the documented headers, minute's fine
+                    headers = owner._limit_headers(exhausted=False)
+            body = dict(_ERRORS[fault])
+            if fault == "404":
+                model = str(payload.get("model"))
+                body["message"] = f"Model {model} does not exist or you do not have access to it."
             if fault == "401" and owner.echo_key:
                 key = self.headers.get("authorization", "").removeprefix("Bearer ")
                 body = _error(f"Incorrect API key provided: {key}", "auth_error", "wrong_api_key")
-            self._send_json(int(fault), body, headers)
+            self._send_json(429 if fault == "daily_quota" else int(fault), body, headers)
         elif fault in {"timeout", "drop"}:
             if fault == "timeout":
                 owner._wait(owner.hold_s)
@@ -366,12 +471,20 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer(self, payload: dict[str, Any], content: str, finish_reason: str) -> None:
         prompt = _count_tokens(json.dumps(payload.get("messages", [])))
-        if finish_reason == "length":
-            completion = int(payload.get("max_completion_tokens") or 1024)
+        room = _room(payload)
+        reasoning = _reasoning_tokens(payload, prompt)
+        cut = finish_reason != "length" and reasoning + _count_tokens(content) > room
+        if finish_reason == "length" or cut:
+            # The reasoning used the room up: nothing is left for the answer.
+            content, finish_reason, completion = "", "length", room
+            reasoning = min(reasoning, room)
         else:
-            completion = _count_tokens(content)
-        headers = self.server.owner._spend(prompt + completion)
+            completion = reasoning + _count_tokens(content)
+        headers = self.server.owner._spend(prompt + completion, cut=cut)
         answer = _completion(payload, content, finish_reason, prompt, completion)
+        if reasoning:
+            answer["choices"][0]["message"]["reasoning"] = "Let me think. " * (reasoning // 4)
+            answer["usage"]["completion_tokens_details"] = {"reasoning_tokens": reasoning}
         self._send_json(200, answer, headers)
 
     def _send_json(self, status: int, body: object, headers: dict[str, str] | None = None) -> None:
@@ -400,6 +513,47 @@ def _check_kinds(kinds: tuple[str, ...]) -> None:
 
 def _count_tokens(text: str) -> int:
     return max(1, math.ceil(len(text) / 4))
+
+
+def _room(payload: dict[str, Any]) -> int:
+    """The completion's room: `max_completion_tokens`, or `max_tokens`, or 1024."""
+    for name in ("max_completion_tokens", "max_tokens"):
+        value = payload.get(name)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return 1024
+
+
+def _reasoning_tokens(payload: dict[str, Any], prompt: int) -> int:
+    """GPT-OSS reasoning: longer for a longer prompt, at "medium" unless asked otherwise, and
+    spread by the request's own content (the same request always reasons as long)."""
+    if "gpt-oss" not in str(payload.get("model", "")):
+        return 0
+    effort = payload.get("reasoning_effort") or "medium"
+    per_token = REASONING_PER_PROMPT_TOKEN.get(str(effort), REASONING_PER_PROMPT_TOKEN["medium"])
+    digest = hashlib.sha256(json.dumps(payload.get("messages", [])).encode()).digest()
+    spread = 0.6 + 0.8 * digest[0] / 255  # 0.6 to 1.4
+    return 0 if per_token == 0 else 20 + int(prompt * per_token * spread)
+
+
+def _flavoured(flavour: str, payload: dict[str, Any], answer: str) -> str:
+    """The answer as a server of that flavour writes it."""
+    if flavour in {"cerebras", "no_json_schema"}:
+        return answer
+    if flavour == "sloppy" and not any(
+        isinstance(m, dict) and m.get("role") == "assistant" for m in payload.get("messages", [])
+    ):
+        answer = json.dumps({"summary": json.loads(answer)["summary"]})  # lacks flags, todos
+    return f"<think>\nThe user wants a triage of one email.\n</think>\n```json\n{answer}\n```"
+
+
+def _refused(flavour: str, payload: dict[str, Any]) -> str | None:
+    """The 400 a server of that flavour answers to the request's `response_format`, if any."""
+    kind = payload.get("response_format", {})
+    kind = kind.get("type") if isinstance(kind, dict) else None
+    if flavour == "no_json_schema" and kind == "json_schema":
+        return "response_format json_schema is not supported by this model"
+    return None
 
 
 def _completion(
@@ -438,12 +592,22 @@ def _triage_answer(payload: dict[str, Any]) -> str:
     return json.dumps({"summary": summary, "flags": flags, "todos": todos})
 
 
+_PROMPT_FLAG = re.compile(r'^- "([a-z][a-z0-9_]*)": ', re.MULTILINE)
+
+
 def _schema_flags(payload: dict[str, Any]) -> list[str]:
+    """The flags the request allows: its schema's, else those its system prompt lists."""
     try:
         names = payload["response_format"]["json_schema"]["schema"]["properties"]["flags"]
         names = names["items"]["enum"]
     except (KeyError, TypeError):
-        return []
+        system = "\n".join(
+            str(m.get("content", ""))
+            for m in payload.get("messages", [])
+            if isinstance(m, dict) and m.get("role") == "system"
+        )
+        listed = system.split("Flags:", 1)[-1].split("Rules:", 1)[0]
+        return _PROMPT_FLAG.findall(listed)
     return [name for name in names if isinstance(name, str)] if isinstance(names, list) else []
 
 
@@ -462,6 +626,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--api-key", default=None, help="answer 401 to any other key")
     parser.add_argument("--hold", type=float, default=5.0, help="seconds a timeout fault holds")
     parser.add_argument("--tokens-per-minute", type=int, default=60000)
+    parser.add_argument("--flavour", choices=FLAVOURS, default="cerebras")
     args = parser.parse_args(argv)
     server = FakeModelServer(
         latency=args.latency,
@@ -470,6 +635,7 @@ def main(argv: list[str] | None = None) -> int:
         api_key=args.api_key,
         hold_s=args.hold,
         tokens_per_minute=args.tokens_per_minute,
+        flavour=args.flavour,
     )
     kinds = tuple(kind.strip() for kind in args.faults.split(",") if kind.strip())
     server.set_fault_rate(args.fault_rate, kinds, args.seed)

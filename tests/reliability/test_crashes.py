@@ -69,6 +69,11 @@ def test_twenty_sigkills_lose_nothing_and_complete_each_message_once(
             "timeout": 0.8,
             "requests_per_minute": 1_000_000,
             "tokens_per_minute": 1_000_000_000,
+            # 2,000 messages would spend the free tier's hour and day: only kills shape the run.
+            "requests_per_hour": 0,
+            "requests_per_day": 0,
+            "tokens_per_hour": 0,
+            "tokens_per_day": 0,
         },
     )
     db = tmp_path / "muninmail.db"
