@@ -88,6 +88,25 @@ def test_forward_quoted_one_level_below_an_attribution_is_history() -> None:
     assert trim_for_model(text, BIG) == "Thanks, noted."
 
 
+def test_forward_inside_a_quoted_reply_without_attribution_is_history() -> None:
+    text = (
+        "Thanks, noted.\n\n> Can you handle this?\n>\n> > ---------- Forwarded message -------\n"
+        "> > From: Carl Customer\n>\n> Twelve chairs.\n"
+    )
+    assert trim_for_model(text, BIG) == "Thanks, noted."
+
+
+def test_a_forward_inside_a_forward_is_kept_too() -> None:
+    text = (
+        "FYI\n\nBegin forwarded message:\n\n> From: Bob Example\n>\n> See below.\n>\n"
+        "> Begin forwarded message:\n>\n> > From: Carl Customer\n> >\n> > Twelve chairs.\n"
+    )
+    assert trim_for_model(text, BIG) == (
+        "FYI\n\nBegin forwarded message:\n\nFrom: Bob Example\n\nSee below.\n\n"
+        "Begin forwarded message:\n\nFrom: Carl Customer\n\nTwelve chairs."
+    )
+
+
 def test_text_after_the_forwarded_quote_is_kept() -> None:
     text = "Begin forwarded message:\n\n> Twelve chairs by April.\n\nShould we accept?\n"
     assert trim_for_model(text, BIG) == (

@@ -1,13 +1,17 @@
 """Forwarded messages that a mail client quoted, made plain: they are content, not history.
 
 Apple Mail writes "Begin forwarded message:" above a quote; Yahoo, and Gmail's header line,
-start the quote itself with "---- Forwarded Message ----". A quote that an attribution ("On
-... wrote:") introduces is a reply's history even when it holds a forward.
+start the quote itself with "---- Forwarded Message ----". Only a forward below the sender's
+own text counts: one inside a quote, or below an attribution ("On ... wrote:"), is part of a
+reply's history. A forward inside a forward comes out when the outer one has been unquoted.
 """
 
 from __future__ import annotations
 
 from muninmaild.mail.history_marks import FORWARD_INTRO, is_attribution
+
+# Forwards inside forwards unquoted, at most.
+_MAX_NESTING = 5
 
 
 def is_quoted(line: str) -> bool:
@@ -19,6 +23,16 @@ def unwrap_forwards(lines: list[str], quoted: list[int]) -> list[str]:
 
     `quoted` are the indices of the quoted lines, in order.
     """
+    for _ in range(_MAX_NESTING):
+        unwrapped = _unwrap_once(lines, quoted)
+        if unwrapped is lines:
+            break
+        lines = unwrapped
+        quoted = [index for index, line in enumerate(lines) if is_quoted(line)]
+    return lines
+
+
+def _unwrap_once(lines: list[str], quoted: list[int]) -> list[str]:
     intros = _intros(lines, quoted)
     if not intros:
         return lines
@@ -65,7 +79,7 @@ def _forwarded_span(lines: list[str], index: int) -> tuple[int, int, int] | None
         above = _previous_text(lines, index)
         if above is not None:
             text = lines[above]
-            if _depth(text) >= depth or is_attribution(_unquote(text, depth)):
+            if _depth(text) or is_attribution(text):
                 return None
         start = index
     else:
