@@ -165,6 +165,14 @@ def test_outlook_header_block_starts_the_history(language: str, labels: tuple[st
     assert trim_for_model(text, BIG) == "Fine by me."
 
 
+def test_a_sentence_about_a_forward_does_not_make_a_reply_a_forward() -> None:
+    text = (
+        "Thanks for the forwarded message.\n\nFrom: Ann Example <ann@example.org>\n"
+        "Sent: Monday\nTo: Bob\nSubject: Plan\n\nThe old message.\n"
+    )
+    assert trim_for_model(text, BIG) == "Thanks for the forwarded message."
+
+
 @pytest.mark.parametrize("rule", ORIGINAL_MESSAGE_RULES)
 def test_original_message_rule_starts_the_history(rule: str) -> None:
     text = f"See below.\n\n{rule}\nAnn Example\n\nThe old message.\n"

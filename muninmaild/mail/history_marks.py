@@ -76,13 +76,12 @@ _FORWARD_BEGINS = (
     r"początek przekazywanej wiadomości|vidarebefordrat brev"
 )
 # A line that says a forwarded message follows: "---------- Forwarded message ---------".
-FORWARD_INTRO = re.compile(
-    rf"^\s*(?:-{{2,}}\s*(?:{_FORWARD_NAMES})\s*-{{2,}}|(?:{_FORWARD_BEGINS})\s*:)\s*$",
-    re.IGNORECASE,
-)
-# Any sign of a forward near an Outlook block, a forwarding subject ("Subject: FW: ...") too.
+_FORWARD_LINE = rf"^\s*(?:-{{2,}}\s*(?:{_FORWARD_NAMES})\s*-{{2,}}|(?:{_FORWARD_BEGINS})\s*:)\s*$"
+FORWARD_INTRO = re.compile(_FORWARD_LINE, re.IGNORECASE)
+# A forward line, or a forwarding subject ("Subject: FW: ..."), near an Outlook block. Whole
+# lines only: "thanks for the forwarded message" above a reply's header block is no forward.
 FORWARD_MARK = re.compile(
-    rf"{_FORWARD_NAMES}|{_FORWARD_BEGINS}|"
+    rf"{_FORWARD_LINE}|"
     r"^\s*\**(?:subject|betreff|objet|asunto|oggetto|onderwerp|assunto|тема|temat|ämne)\s*:"
     r"\**\s*(?:fwd?|wg|tr|rv|i|enc|pd|vb|doorst|пересл\.?)\s*:",
     re.IGNORECASE,
