@@ -158,11 +158,14 @@ def _is_attribution(lines: list[str], index: int) -> bool:
         return True
     # Long attributions are often wrapped onto a second line: the first half ends inside the
     # date, name or address, never with a full stop.
-    if index + 1 >= len(lines) or is_quoted(lines[index + 1]):
+    if index + 1 >= len(lines):
+        return False
+    second = lines[index + 1]
+    if not second.rstrip().endswith(":") or is_quoted(second):
         return False
     if line.rstrip().endswith((".", "!", "?")) or not opens_attribution(line):
         return False
-    return is_attribution(f"{line} {lines[index + 1]}")
+    return is_attribution(f"{line} {second}")
 
 
 def _only_quotes_follow(lines: list[str], start: int) -> bool:
