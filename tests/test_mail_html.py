@@ -20,7 +20,7 @@ from muninmaild.mail.html import html_to_text
         ("a<br/><br/>b", "a\n\nb"),
         ("a</br>b", "a\nb"),
         ("<h1>Title</h1>text", "Title\n\ntext"),
-        ("<blockquote>said</blockquote>reply", "said\n\nreply"),
+        ("<blockquote>said</blockquote>reply", "> said\n\nreply"),
         ("<table><tr><td>a</td><td>b</td></tr><tr><td>c</td></tr></table>", "a b\nc"),
         ("<b>bold</b> and <i>italic</i>", "bold and italic"),
     ],
@@ -129,7 +129,8 @@ def test_newsletter_layout_reads_top_to_bottom() -> None:
             st.text(max_size=20),
             st.sampled_from(
                 ["<p>", "</p>", "<br>", "<li>", "<script>", "</script>", "<head>", "<body>",
-                 "<!--", "-->", "<![", "]]>", "<!", "&amp", "&#", "<pre>", "</", "<", ">", "\n"]
+                 "<!--", "-->", "<![", "]]>", "<!", "&amp", "&#", "<pre>", "</", "<", ">", "\n",
+                 "<blockquote>", "</blockquote>", '<div class="gmail_attr">', "<div>", "</div>"]
             ),
         ),
         max_size=30,
@@ -140,3 +141,60 @@ def test_random_markup_never_raises_and_keeps_lines_tidy(pieces: list[str]) -> N
     assert isinstance(text, str)
     assert "\n\n\n" not in text
     assert text == text.strip()
+
+
+@pytest.mark.parametrize(
+    ("html", "expected"),
+    [
+        ("new<blockquote>old</blockquote>", "new\n\n> old"),
+        ("<blockquote><p>one</p><p>two</p></blockquote>", "> one\n\n> two"),
+        ("<blockquote>a<br>b</blockquote>", "> a\n> b"),
+        ("<blockquote>a<blockquote>b</blockquote>c</blockquote>", "> a\n\n> > b\n\n> c"),
+        ("<blockquote><ul><li>x</li><li>y</li></ul></blockquote>", "> - x\n> - y"),
+        ("<blockquote><pre>one\ntwo</pre></blockquote>", "> one\n> two"),
+        ("<blockquote><table><tr><td>a</td><td>b</td></tr></table></blockquote>", "> a b"),
+    ],
+)
+def test_blockquotes_come_out_behind_quote_marks(html: str, expected: str) -> None:
+    assert html_to_text(html) == expected
+
+
+@pytest.mark.parametrize(
+    "attrs",
+    [
+        'class="gmail_attr"',
+        'dir="ltr" class="gmail_attr"',
+        'class="moz-cite-prefix"',
+        'class="ydp5c1c3f0fyahoo_quoted" id="ydp5c1c3f0fyahoo_quoted_1234"',
+        'id="yahoo_quoted_1234"',
+        'class="protonmail_quote"',
+    ],
+)
+def test_the_clients_quote_containers_are_quoted(attrs: str) -> None:
+    html = f"<div>new</div><div {attrs}>On Tue, Ann wrote:<br><div>old</div></div><div>after</div>"
+    assert html_to_text(html) == "new\n> On Tue, Ann wrote:\n> old\nafter"
+
+
+@pytest.mark.parametrize(
+    "attrs",
+    ['class="gmail_quote"', 'id="divRplyFwdMsg"', 'id="appendonsend"', 'class="gmail_signature"'],
+)
+def test_containers_that_may_hold_a_forward_are_not_quoted(attrs: str) -> None:
+    html = f"<div>new</div><div {attrs}>From: Ann<br>the content</div>"
+    assert html_to_text(html) == "new\nFrom: Ann\nthe content"
+
+
+@pytest.mark.parametrize(
+    ("html", "expected"),
+    [
+        ("</blockquote></div>stray closers", "stray closers"),
+        ("<blockquote>never closed", "> never closed"),
+        ('<div class="gmail_attr">never closed', "> never closed"),
+        ("<blockquote>a</blockquote></blockquote>b", "> a\n\nb"),
+        ('<div class="gmail_attr"><div>a</div></div></div>b', "> a\nb"),
+        ("<blockquote/>after", "after"),
+        ("<blockquote>  </blockquote>after", "after"),
+    ],
+)
+def test_unbalanced_quote_markup_keeps_the_depth_sane(html: str, expected: str) -> None:
+    assert html_to_text(html) == expected

@@ -176,3 +176,64 @@ def test_random_text_never_raises_and_respects_the_budget(text: str, max_chars: 
     result = trim_for_model(text, max_chars)
     assert isinstance(result, str)
     assert len(result) <= max(max_chars, 0)
+
+
+# Words of the new text: ordinary ones, and pieces of history markers that are harmless inside
+# a line. A line starts with a plain word and ends with a full stop, so that no line of the new
+# text is itself a quote, an attribution, a header, a signature or a phone footer.
+_FIRST_WORDS = ["Thanks", "Yes", "Budget", "Danke", "Merci", "Grazie", "Спасибо", "Tack"]
+_TRICKY_WORDS = [
+    "wrote:",
+    "schrieb",
+    "a écrit :",
+    "пишет:",
+    "On",
+    "From:",
+    "Sent:",
+    "--",
+    "-- ",
+    ">",
+    "> quoted",
+    "<ann@example.org>:",
+    "10:04",
+    "---------- Forwarded message ---------",
+    "Begin forwarded message:",
+    "-----Original Message-----",
+    "____________",
+    "Sent from my",
+]
+_WORD = st.one_of(
+    st.text(st.characters(whitelist_categories=("L", "N")), min_size=1, max_size=10),
+    st.sampled_from(_TRICKY_WORDS),
+)
+_NEW_LINE = st.builds(
+    lambda first, rest: " ".join([first, *rest]) + ".",
+    st.sampled_from(_FIRST_WORDS),
+    st.lists(_WORD, max_size=8),
+)
+_HISTORIES = [
+    ["On Tue, 3 Mar 2026, Ann Example <ann@example.org> wrote:", "> The old question?", "> Ann"],
+    ["Am 03.03.26 um 10:04 schrieb Ann Example:", "", "> Die alte Frage?"],
+    ["вт, 3 мар. 2026 г. в 10:04, Ann Example <ann@example.org>:", "", "> Старый вопрос?"],
+    ["W dniu 3.03.2026 o 10:04, Ann Example pisze:", "> Stare pytanie?"],
+    ["Den tis 3 mars 2026 kl 10:04 skrev Ann Example <ann@example.org>:", "> Gammal fråga?"],
+    ["> A quote without attribution.", "> > And an older one."],
+    ["-----Original Message-----", "From: Ann", "Sent: Monday", "", "The old message."],
+    ["________________", "Von: Ann", "Gesendet: Montag", "An: Bob", "Betreff: Plan", "", "Alt."],
+    ["De : Ann", "Envoyé : lundi", "À : Bob", "Objet : Plan", "", "Le vieux message."],
+    ["-- ", "Bob Example", "Example Corp"],
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    new=st.lists(_NEW_LINE, min_size=1, max_size=6),
+    history=st.sampled_from(_HISTORIES),
+    blank=st.booleans(),
+)
+def test_new_text_above_the_history_is_all_that_remains(
+    new: list[str], history: list[str], blank: bool
+) -> None:
+    text = "\n".join([*new, *([""] if blank else []), *history])
+    result = trim_for_model(text, BIG)
+    assert [line for line in result.split("\n") if line.strip()] == [line.rstrip() for line in new]

@@ -38,6 +38,13 @@ _LINE = frozenset(
     }
 )
 _CELL = frozenset({"td", "th"})
+# Quoted history: every blockquote, and the divs the common clients put around a quoted
+# message or its attribution line ("On ... wrote:"). Its lines are written as a plain-text
+# client would, behind "> ", so trimming tells them from the new text. The containers of a
+# whole reply or forward (gmail_quote, Outlook's divRplyFwdMsg) are not here: a forwarded
+# message inside them is content, and Outlook's "From:/Sent:" block is recognised as text.
+_QUOTE_DIV_MARKERS = ("gmail_attr", "moz-cite-prefix", "yahoo_quoted", "protonmail_quote")
+_QUOTE_PREFIX = "> "
 
 _WHITESPACE = re.compile(r"\s+")
 _INLINE_SPACE = re.compile(r"[^\S\n]+")
@@ -60,9 +67,20 @@ class _TextCollector(HTMLParser):
         self._open_skipped: dict[str, int] = {}
         self._in_pre = 0
         self._owed_breaks = 0
+        # One entry per open div: whether it is a quote; a blockquote always is one.
+        self._divs: list[bool] = []
+        self._blockquotes = 0
+        self._quote_depth = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _SKIPPED:
+        if tag == "div":
+            quote = _is_quote_div(attrs)
+            self._divs.append(quote)
+            self._quote_depth += quote
+        elif tag == "blockquote":
+            self._blockquotes += 1
+            self._quote_depth += 1
+        elif tag in _SKIPPED:
             self._open_skipped[tag] = self._open_skipped.get(tag, 0) + 1
         elif tag == "body":
             # A missing </head> must not hide the whole body.
@@ -80,7 +98,12 @@ class _TextCollector(HTMLParser):
             self.handle_endtag(tag)
 
     def handle_endtag(self, tag: str) -> None:
-        if tag in _SKIPPED and self._open_skipped.get(tag, 0) > 0:
+        if tag == "div" and self._divs:
+            self._quote_depth -= self._divs.pop()
+        elif tag == "blockquote" and self._blockquotes > 0:
+            self._blockquotes -= 1
+            self._quote_depth -= 1
+        elif tag in _SKIPPED and self._open_skipped.get(tag, 0) > 0:
             self._open_skipped[tag] -= 1
         elif tag == "pre" and self._in_pre > 0:
             self._in_pre -= 1
@@ -120,17 +143,32 @@ class _TextCollector(HTMLParser):
         self._owed_breaks = max(self._owed_breaks, count)
 
     def _emit(self, text: str) -> None:
+        line_start = not self.chunks
         if self._owed_breaks and self.chunks:
             self.chunks.append("\n" * self._owed_breaks)
+            line_start = True
         self._owed_breaks = 0
+        # Quote containers are blocks, so a line never changes depth halfway.
+        if self._quote_depth and line_start:
+            self.chunks.append(_QUOTE_PREFIX * self._quote_depth)
         self.chunks.append(text)
 
     def _skipping(self) -> bool:
         return any(self._open_skipped.values())
 
 
+def _is_quote_div(attrs: list[tuple[str, str | None]]) -> bool:
+    for name, value in attrs:
+        if value and name in ("class", "id") and any(m in value for m in _QUOTE_DIV_MARKERS):
+            return True
+    return False
+
+
 def html_to_text(html: str) -> str:
-    """Visible text of an HTML document, one block per line; never raises."""
+    """Visible text of an HTML document, one block per line; never raises.
+
+    Quoted parts (see _QUOTE_DIV_MARKERS) come out behind "> ", one per level.
+    """
     try:
         return _tidy(_collect(html))
     except Exception:

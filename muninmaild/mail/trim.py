@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import re
 
+from muninmaild.mail.forwards import is_quoted, unwrap_forwards
+from muninmaild.mail.history_marks import (
+    FORWARD_MARK,
+    ORIGINAL_MESSAGE,
+    OUTLOOK_FIELD,
+    OUTLOOK_FROM,
+    is_attribution,
+    opens_attribution,
+)
+
 ELLIPSIS = " [...]"
 
-# "On Tue, 3 Mar 2026, Ann <ann@example.org> wrote:" and its common translations.
-_ATTRIBUTION = re.compile(
-    r"^\s*(on|am|le|el|il|op|em)\s.{0,300}"
-    r"(wrote|schrieb|a écrit|escribió|ha scritto|schreef|escreveu)[^:]{0,80}:\s*$",
-    re.IGNORECASE,
-)
-_ORIGINAL_MESSAGE = re.compile(
-    r"^\s*-{2,}\s*(original message|ursprüngliche nachricht|message d'origine)\s*-{2,}\s*$",
-    re.IGNORECASE,
-)
-_OUTLOOK_FROM = re.compile(r"^\s*\**(from|von|de)\s*:\**\s", re.IGNORECASE)
-_OUTLOOK_FIELD = re.compile(
-    r"^\s*\**(sent|date|to|subject|gesendet|an|betreff|envoyé|objet)\s*:", re.IGNORECASE
-)
 _RULE = re.compile(r"^\s*_{8,}\s*$")
 _MOBILE_FOOTER = re.compile(
     r"^\s*(sent from my \w[\w ]{0,40}|sent from (outlook|mail) for \w+|"
@@ -34,11 +30,6 @@ _MOBILE_FOOTER_LINES = re.compile(
     re.IGNORECASE | re.MULTILINE,
 )
 _FOOTER_HINTS = ("sent from", "get outlook", "gesendet")
-_FORWARD_MARK = re.compile(
-    r"forwarded message|weitergeleitete nachricht|message transféré|"
-    r"^\s*\**(subject|betreff|objet)\s*:\**\s*(fwd?|wg|tr)\s*:",
-    re.IGNORECASE,
-)
 _SIGNATURE_MARKS = ("-- ", "--")
 _OUTLOOK_LOOKAHEAD = 6
 
@@ -81,23 +72,37 @@ def _lines(text: str) -> list[str]:
 
 
 def _trim_lines(lines: list[str]) -> list[str]:
-    kept = lines[: _history_start(lines)]
-    noise = _noise(kept)
+    text = "\n".join(lines)
+    quoted = _quoted_lines(lines, text)
+    if quoted:
+        unwrapped = unwrap_forwards(lines, quoted)
+        if unwrapped is not lines:
+            lines, text = unwrapped, "\n".join(unwrapped)
+            quoted = _quoted_lines(lines, text)
+    kept = lines[: _history_start(lines, text)]
+    noise = _noise(kept, text, quoted)
     return [line for index, line in enumerate(kept) if index not in noise]
 
 
-def _noise(lines: list[str]) -> set[int]:
-    """Quoted lines, phone footers, and the attribution above replies written between quotes."""
-    text = "\n".join(lines)
-    noise = set()
-    if ">" in text:
-        noise = {index for index, line in enumerate(lines) if _is_quoted(line)}
+def _quoted_lines(lines: list[str], text: str) -> list[int]:
+    if ">" not in text:
+        return []
+    return [index for index, line in enumerate(lines) if is_quoted(line)]
+
+
+def _noise(kept: list[str], text: str, quoted: list[int]) -> set[int]:
+    """Quoted lines, phone footers, and the attribution above replies written between quotes.
+
+    `text` is the whole body, of which `kept` is the head; `quoted` its quoted lines.
+    """
+    end = len(kept)
+    noise = {index for index in quoted if index < end}
     if _may_hold_footer(text):
         for found in _MOBILE_FOOTER_LINES.finditer(text):
             noise.add(text.count("\n", 0, found.start()))
     # An attribution ends in a colon: only such lines need the pattern.
-    for index, line in enumerate(lines):
-        if ":" in line and _ATTRIBUTION.match(line) and _next_is_quoted(lines, index + 1):
+    for index, line in enumerate(kept):
+        if ":" in line and is_attribution(line) and _nextis_quoted(kept, index + 1):
             noise.add(index)
     return noise
 
@@ -108,20 +113,20 @@ def _may_hold_footer(text: str) -> bool:
     return any(hint in low for hint in _FOOTER_HINTS) or "\u017f" in text
 
 
-def _next_is_quoted(lines: list[str], start: int) -> bool:
+def _nextis_quoted(lines: list[str], start: int) -> bool:
     for index in range(start, len(lines)):
         if lines[index].strip():
-            return _is_quoted(lines[index])
+            return is_quoted(lines[index])
     return False
 
 
-def _history_start(lines: list[str]) -> int:
+def _history_start(lines: list[str], text: str) -> int:
     """Index of the first line of signature or quoted history; len(lines) when there is none."""
-    for index in _history_candidates(lines):
+    for index in _history_candidates(lines, text):
         line = lines[index]
         if line in _SIGNATURE_MARKS:
             return index
-        if _ORIGINAL_MESSAGE.match(line) or _is_outlook_block(lines, index):
+        if ORIGINAL_MESSAGE.match(line) or _is_outlook_block(lines, index):
             return index
         if _RULE.match(line) and _is_outlook_block(lines, index + 1):
             return index
@@ -130,14 +135,13 @@ def _history_start(lines: list[str]) -> int:
     return len(lines)
 
 
-def _history_candidates(lines: list[str]) -> list[int]:
+def _history_candidates(lines: list[str], text: str) -> list[int]:
     """Lines that may start history, in order; every other line fails all of its patterns.
 
     Signatures and "--- Original Message ---" hold "--", rules "__", Outlook's "From:" and
     attributions a colon, a wrapped attribution on its second line.
     """
-    joined = "\n".join(lines)
-    if ":" not in joined and "--" not in joined and "__" not in joined:
+    if ":" not in text and "--" not in text and "__" not in text:
         return []
     found: set[int] = set()
     for index, line in enumerate(lines):
@@ -150,12 +154,18 @@ def _history_candidates(lines: list[str]) -> list[int]:
 
 def _is_attribution(lines: list[str], index: int) -> bool:
     line = lines[index]
-    if _ATTRIBUTION.match(line):
+    if is_attribution(line):
         return True
-    # Long attributions are often wrapped onto a second line.
-    if index + 1 < len(lines) and _ATTRIBUTION.match(f"{line} {lines[index + 1]}"):
-        return not _is_quoted(line)
-    return False
+    # Long attributions are often wrapped onto a second line: the first half ends inside the
+    # date, name or address, never with a full stop.
+    if index + 1 >= len(lines):
+        return False
+    second = lines[index + 1]
+    if not second.rstrip().endswith(":") or is_quoted(second):
+        return False
+    if line.rstrip().endswith((".", "!", "?")) or not opens_attribution(line):
+        return False
+    return is_attribution(f"{line} {second}")
 
 
 def _only_quotes_follow(lines: list[str], start: int) -> bool:
@@ -169,7 +179,7 @@ def _only_quotes_follow(lines: list[str], start: int) -> bool:
         line = lines[index]
         if line in _SIGNATURE_MARKS:
             break
-        if _is_quoted(line):
+        if is_quoted(line):
             quoted = True
         elif line.strip() and not _MOBILE_FOOTER.match(line):
             # Only the second half of a wrapped attribution may come before the quotes.
@@ -181,18 +191,14 @@ def _only_quotes_follow(lines: list[str], start: int) -> bool:
 
 def _is_outlook_block(lines: list[str], index: int) -> bool:
     """A "From: ..." line followed closely by "Sent:"/"Subject:"-style fields, not a forward."""
-    if index >= len(lines) or not _OUTLOOK_FROM.match(lines[index]):
+    if index >= len(lines) or not OUTLOOK_FROM.match(lines[index]):
         return False
     following = lines[index + 1 : index + 1 + _OUTLOOK_LOOKAHEAD]
-    if sum(1 for line in following if _OUTLOOK_FIELD.match(line)) < 2:
+    if sum(1 for line in following if OUTLOOK_FIELD.match(line)) < 2:
         return False
     # A forwarded message is the content, not history.
     before = lines[max(index - 2, 0) : index]
-    return not any(_FORWARD_MARK.search(line) for line in before + following)
-
-
-def _is_quoted(line: str) -> bool:
-    return line.lstrip().startswith(">")
+    return not any(FORWARD_MARK.search(line) for line in before + following)
 
 
 def _collapse_blank_lines(lines: list[str]) -> str:
