@@ -49,8 +49,10 @@ test: $(VENV)/.installed-test peers
 	$(BIN)/pytest
 
 # The fast loop: the unit tests only (no Dovecot, systemd, daemon process; tests/kinds.py).
+# One pytest worker a core: the unit tests share nothing but the PostgreSQL server, where each
+# worker has a database of its own.
 check: $(VENV)/.installed-test
-	$(BIN)/pytest -m "not integration"
+	$(BIN)/pytest -m "not integration" -n auto
 
 # Style, types, and the architecture's import contracts (pyproject.toml, docs/architecture.md).
 lint: $(VENV)/.installed-test
