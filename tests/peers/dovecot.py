@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import imaplib
+import itertools
 import os
 import re
 import shutil
@@ -28,6 +29,8 @@ from tests.kinds import needs_integration
 USER, PASSWORD = "alice", "secret"
 MAIL_UID = "mail"
 _FLAGS = re.compile(rb"UID (\d+) FLAGS \(([^)]*)\)")
+# Numbers the files deliver() writes, across every call of this process.
+_DELIVERED = itertools.count()
 
 
 def available() -> bool:
@@ -252,8 +255,11 @@ class Dovecot:
             shutil.chown(box / sub, MAIL_UID, MAIL_UID)
         shutil.chown(box, MAIL_UID, MAIL_UID)
         stamp = int(time.time())
-        for i, (raw, seen) in enumerate(messages):
-            name = f"{stamp}.M{i}P{os.getpid()}.test"
+        for raw, seen in messages:
+            # Unique across calls, as Maildir names must be: two deliveries within one second
+            # would otherwise write over the first one's files, whose names Dovecot has already
+            # given UIDs, and their mail would never show as new.
+            name = f"{stamp}.M{next(_DELIVERED)}P{os.getpid()}.test"
             path = box / "cur" / f"{name}:2,S" if seen else box / "new" / name
             path.write_bytes(raw)
             shutil.chown(path, MAIL_UID, MAIL_UID)
