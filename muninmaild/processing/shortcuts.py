@@ -130,6 +130,14 @@ class Shortcuts:
     def caching(self) -> bool:
         return self._ai.cache
 
+    @property
+    def skip_kinds(self) -> tuple[str, ...]:
+        return self._ai.skip
+
+    @property
+    def max_entries(self) -> int:
+        return self._ai.cache_entries
+
     def skip_note(self, msg: ClaimedMessage) -> str | None:
         """Why the model is not asked about `msg` (`ai.skip`), or None."""
         return why_skipped(msg.headers, msg.from_addr, self._skip) if self._skip else None
