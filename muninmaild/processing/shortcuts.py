@@ -164,13 +164,15 @@ class Shortcuts:
         known = await self._asked_here(key)
         if known is not None:
             return Answered(replace(known, usage=TokenUsage()), "cache", key=key)
-        found = await self._lookup(key)
-        if found is not None:
-            answer = ModelAnswer(found.analysis, TokenUsage(), found.model)
-            return Answered(answer, "cache", key=key)
+        # Taken before the database is read, so that a twin arriving meanwhile waits.
         asking = _Asking(asyncio.get_running_loop().create_future(), self._monotonic())
         self._asking[key] = asking
         try:
+            found = await self._lookup(key)
+            if found is not None:
+                cached = ModelAnswer(found.analysis, TokenUsage(), found.model)
+                self._give_up(key, asking, cached)  # stored already: nothing to keep here
+                return Answered(cached, "cache", key=key)
             answer = await ask(item)
         except BaseException:
             self._give_up(key, asking)
@@ -194,11 +196,12 @@ class Shortcuts:
             # It failed: look again, another worker may be asking by now.
         return None
 
-    def _give_up(self, key: str, asking: _Asking) -> None:
+    def _give_up(self, key: str, asking: _Asking, answer: ModelAnswer | None = None) -> None:
+        """No longer asking: the waiting twins get `answer`, or look again when it is None."""
         if self._asking.get(key) is asking:
             del self._asking[key]
         if not asking.answer.done():
-            asking.answer.set_result(None)
+            asking.answer.set_result(answer)
 
     async def _lookup(self, key: str) -> CachedAnswer | None:
         now = self._clock()
