@@ -136,3 +136,22 @@ def test_the_status_view_of_the_shortcuts() -> None:
         "cached": 2,
     }
     assert views.answers_today({}) == {"skipped": 0, "cached": 0}
+
+
+def test_the_once_report_says_which_answers_cost_no_request() -> None:
+    from muninmaild.processing.handler import ProcessorStats
+    from muninmaild.records import QueueCounts
+    from muninmaild.service import report
+
+    stats = ProcessorStats(completed=3)
+    stats.answers.cached, stats.answers.skipped["bulk"] = 1, 1
+    rows = [
+        message("cache") | {"skip_reason": None, "last_error": None},
+        message("skipped", "bulk: List-Id") | {"skip_reason": None, "last_error": None},
+        message("model") | {"skip_reason": None, "last_error": None},
+    ]
+    text = report.render(rows, stats, QueueCounts(completed=3), [])
+    assert "  answer: from the answer cache (no model request)" in text
+    assert "  answer: by the offline rules (bulk: List-Id; no model request)" in text
+    assert text.count("  answer:") == 2
+    assert "0 snoozed; 1 from the cache, 1 skipped" in text
