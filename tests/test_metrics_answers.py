@@ -34,3 +34,15 @@ def test_an_older_status_or_a_cache_that_is_off_reads_as_zero() -> None:
     off = status()["model"] | {"skip": [], "cache": None}
     got = samples(exposition.render(snapshot(status(model=off))))
     assert got["muninmail_model_cache_entries"] == 0
+
+
+def test_every_family_is_in_the_table_of_docs_monitoring_md() -> None:
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "monitoring.md").read_text()
+    text = exposition.render(snapshot())
+    families = re.findall(r"^# TYPE (muninmail_\S+) ", text, re.M)
+    assert len(families) == 23
+    for name in families:  # counters are named with their _total here
+        assert f"| `{name}` |" in doc, name
