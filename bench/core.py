@@ -29,10 +29,13 @@ class Size:
     p6_sample_s: float
     p7_starts: int
     p7_status_calls: int
+    p10_messages: int = 1_000
 
 
 SIZES = {
-    "smoke": Size("smoke", 200, 300, 300, (1, 2, 4), 64, 3.0, 5, 0.6, 300, 1.0, 2, 3),
+    "smoke": Size(
+        "smoke", 200, 300, 300, (1, 2, 4), 64, 3.0, 5, 0.6, 300, 1.0, 2, 3, p10_messages=100
+    ),
     "full": Size(
         "full", 10_000, 10_000, 10_000, (1, 2, 4), 2_000, 30.0, 200, 0.6, 10_000, 5.0, 7, 15
     ),

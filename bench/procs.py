@@ -176,8 +176,11 @@ def wait_until(
 class ModelServer:
     """Our OpenAI-compatible model server in a process of its own (bench/model_proc.py)."""
 
-    def __init__(self, workdir: Path, latency: float) -> None:
+    def __init__(self, workdir: Path, latency: float, *, bodies: bool = False) -> None:
         self.log = workdir / f"model-requests-{os.getpid()}-{time.monotonic_ns()}.json"
+        # With `bodies`: every request's user message, read by `user_messages()` after stop().
+        self.bodies = self.log.with_suffix(".bodies.json") if bodies else None
+        more = ["--bodies", str(self.bodies)] if self.bodies else []
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -187,6 +190,7 @@ class ModelServer:
                 str(latency),
                 "--log",
                 str(self.log),
+                *more,
             ],
             cwd=REPO,
             stdout=subprocess.PIPE,
@@ -208,3 +212,11 @@ class ModelServer:
         readings = [(float(t), int(n)) for t, n in json.loads(self.log.read_text())]
         self.log.unlink()
         return readings
+
+    def user_messages(self) -> list[str]:
+        """After stop(): the user message of every request it answered, in order."""
+        if self.bodies is None or not self.bodies.exists():
+            return []
+        found = [str(text) for text in json.loads(self.bodies.read_text())]
+        self.bodies.unlink()
+        return found

@@ -55,12 +55,24 @@ async def populate(url: str, messages: Sequence[NewMessage], paused: Sequence[st
     try:
         await migrate(engine)
         repo = Repository(engine)
-        for start in range(0, len(messages), BATCH):
-            await repo.add_messages(messages[start : start + BATCH])
+        for batch in batches(messages):
+            await repo.add_messages(batch)
         for component in paused:
             await repo.set_paused(component, True)
     finally:
         await engine.dispose()
+
+
+def batches(messages: Sequence[NewMessage]) -> list[Sequence[NewMessage]]:
+    """In order, at most BATCH at a time and one account a batch, as fetchers queue mail."""
+    out: list[Sequence[NewMessage]] = []
+    start = 0
+    for end in range(1, len(messages) + 1):
+        split = end == len(messages) or messages[end].account != messages[start].account
+        if split or end - start == BATCH:
+            out.append(messages[start:end])
+            start = end
+    return out
 
 
 def sqlite_url(path: Path) -> str:

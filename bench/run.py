@@ -1,4 +1,4 @@
-"""Run the benchmarks: `python -m bench.run [--scenario P1..P7|all] [--size smoke|full] [--runs N]`.
+"""Run the benchmarks: `python -m bench.run [--scenario P1..P10|all] [--size smoke|full]`.
 
 Each scenario measures our daemon and its anchor in the same runs, on this machine, and reports
 medians and per-run ratios; the table goes to standard output and, with every single figure,
@@ -33,13 +33,14 @@ SCENARIOS = {
     "P5": "bench.p5_latency",
     "P6": "bench.p6_memory",
     "P7": "bench.p7_startup",
+    "P10": "bench.p10_requests",
 }
 HERE = Path(__file__).resolve().parent
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bench.run", description="muninmail benchmarks")
-    p.add_argument("--scenario", action="append", help="P1..P7 or all (repeatable; default all)")
+    p.add_argument("--scenario", action="append", help="P1..P10 or all (repeatable; default all)")
     p.add_argument("--size", choices=sorted(SIZES), default="full")
     p.add_argument("--runs", type=int, help="runs per scenario (default: 3 full, 1 smoke)")
     p.add_argument("--out", type=Path, default=HERE, help="folder for results.json/.md")

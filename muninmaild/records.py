@@ -83,6 +83,16 @@ class TokenUsage:
 
 
 @dataclass(frozen=True)
+class CachedAnswer:
+    """An earlier model answer to the same request (`answer_cache`), and what that request cost."""
+
+    analysis: Analysis
+    model: str
+    usage: TokenUsage
+    created_at: datetime
+
+
+@dataclass(frozen=True)
 class SyncAdvance:
     """The mailbox position to store in the same transaction as the messages it covers."""
 

@@ -414,7 +414,16 @@ async def test_status_has_the_fields_of_the_design(client: Client, served: Serve
         "tokens_in": 0,
         "tokens_out": 0,
         "hold": None,  # free to call the model
-        "today": {"requests": 0, "tokens": 0, "requests_limit": None, "tokens_limit": None},
+        "today": {
+            "requests": 0,
+            "tokens": 0,
+            "requests_limit": None,
+            "tokens_limit": None,
+            "skipped": 0,
+            "cached": 0,
+        },
+        "skip": [],  # the rules backend answers offline: nothing to skip, nothing to cache
+        "cache": None,
     }
     assert status["last_error"] is None
 

@@ -91,7 +91,7 @@ def test_the_exposition_passes_promtool_and_names_everything_muninmail() -> None
     assert checked.returncode == 0 and checked.stdout + checked.stderr == "", checked.stdout
     families = re.findall(r"^# TYPE (\S+) (\S+)", text, re.M)
     ours = {name: kind for name, kind in families if name.startswith("muninmail_")}
-    assert len(ours) == 19
+    assert len(ours) == 23
     assert all(name.endswith("_total") for name, kind in ours.items() if kind == "counter")
     # Besides ours only the client's standard process and Python families.
     assert {n.split("_")[0] for n, _ in families} == {"muninmail", "process", "python"}

@@ -93,6 +93,8 @@ def message_lines(m: dict[str, Any]) -> list[str]:
         lines.append(f"  summary: {m['summary']}")
     if m.get("skip_reason"):
         lines.append(f"  note:    {m['skip_reason']}")
+    if m.get("origin") in ORIGIN_WORDS:  # older daemons do not send it
+        lines.append(f"  answer:  {origin_line(m)}")
     if m.get("flags"):
         lines.append(f"  flags:   {', '.join(m['flags'])}")
     for todo in m.get("todos") or []:
@@ -103,3 +105,14 @@ def message_lines(m: dict[str, Any]) -> list[str]:
     if m.get("last_error"):
         lines.append(f"  error:   {output.paint(m['last_error'], 'red')}")
     return lines
+
+
+ORIGIN_WORDS = {
+    "cache": "from the answer cache: the same request was answered before (no model request)",
+    "skipped": "by the offline rules, the model was not asked (ai.skip: {note})",
+}
+
+
+def origin_line(m: dict[str, Any]) -> str:
+    """Where an answer that cost no request came from (`origin` "cache" or "skipped")."""
+    return ORIGIN_WORDS[m["origin"]].format(note=m.get("origin_note") or "?")

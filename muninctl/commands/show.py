@@ -42,7 +42,7 @@ def render(m: dict[str, Any]) -> list[str]:
     lines += message_lines(m)
     if m.get("keywords"):  # accounts that write keywords; older daemons do not send it
         lines.append(f"  keywords: {keywords(m['keywords'])}")
-    lines.append(f"  tokens:  {m['tokens']['in']} in, {m['tokens']['out']} out")
+    lines.append(f"  tokens:  {m['tokens']['in']} in, {m['tokens']['out']} out{_no_request(m)}")
     if m.get("sent"):  # older daemons do not send it; None before it was recorded
         lines.append(f"  sent:    {SENT.get(m['sent'], m['sent'])}")
     lines.append(
@@ -56,6 +56,13 @@ def render(m: dict[str, Any]) -> list[str]:
         lines.append("  headers:")
         lines += [f"    {name}: {value}" for name, value in sorted(m["headers"].items())]
     return lines
+
+
+def _no_request(m: dict[str, Any]) -> str:
+    """Why an answer spent no tokens: it was cached, or the message was skipped."""
+    return {"cache": " (answered from the cache)", "skipped": " (skipped)"}.get(
+        m.get("origin") or "", ""
+    )
 
 
 def keywords(k: dict[str, Any]) -> str:

@@ -38,6 +38,9 @@ def render(s: dict[str, Any]) -> list[str]:
         lines.insert(4, f"model hold: {hold_line(model['hold'])}")
     if model.get("today"):
         lines.insert(4, f"today:      {_today(model['today'])}")
+    if "cache" in model:  # older daemons do not send it
+        at = len(lines) - 1  # before the last error
+        lines[at:at] = [f"skip:       {_skip(model['skip'])}", f"cache:      {_cache(model)}"]
     if s.get("database"):  # older daemons do not send it
         lines.append(f"database:   {_database(s['database'])}")
     if s["accounts"]:
@@ -146,4 +149,23 @@ def _today(today: dict[str, Any]) -> str:
 
     requests = of(today["requests"], today.get("requests_limit"))
     tokens = of(today["tokens"], today.get("tokens_limit"))
-    return f"{requests} requests, {tokens} tokens (since 00:00 UTC)"
+    line = f"{requests} requests, {tokens} tokens (since 00:00 UTC)"
+    if "cached" in today:  # older daemons do not send them
+        line += f"; without a request: {today['cached']} cached, {today['skipped']} skipped"
+    return line
+
+
+def _skip(kinds: list[str]) -> str:
+    """What `ai.skip` leaves to the offline rules."""
+    return f"{', '.join(kinds)} mail answered offline" if kinds else "nothing (ai.skip)"
+
+
+def _cache(model: dict[str, Any]) -> str:
+    """The answer cache: on or off, and how full."""
+    cache = model["cache"]
+    if cache is None:
+        return "off"
+    return (
+        f"{cache['entries']} answers kept (at most {cache['max_entries']}, "
+        f"for {cache['max_age_days']} days)"
+    )

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from muninmaild.ai.base import ModelAnswer, ModelInput
 from muninmaild.ai.budget import RateBudget
-from muninmaild.ai.prompt import build_messages, estimate_tokens
+from muninmaild.ai.prompt import estimate_tokens, request_messages
 from muninmaild.ai.schema import parse_answer
 from muninmaild.ai.service_errors import quota_error
 from muninmaild.config.settings import AISettings
@@ -69,13 +69,7 @@ class Exchange:
 
     async def run(self, item: ModelInput, send: Send, model: str) -> ModelAnswer:
         s = self._settings
-        messages = build_messages(
-            item,
-            s.flags,
-            max_body_chars=s.max_input_chars,
-            language=s.language,
-            spell_out=self._spell_out(),
-        )
+        messages = request_messages(item, s, spell_out=self._spell_out())
         room, usage = s.max_completion_tokens, TokenUsage()
         cut_once = asked_again = False
         while True:

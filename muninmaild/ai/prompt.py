@@ -11,9 +11,13 @@ import math
 from collections.abc import Mapping, Sequence
 
 from muninmaild.ai.base import ModelInput
-from muninmaild.config.settings import FlagSpec
+from muninmaild.config.settings import AISettings, FlagSpec
 from muninmaild.mail.headers import importance, is_automated, is_bulk
 
+# Part of every cached answer's key (ai/request_key.py): raise it when what an answer means
+# changes without the request's text changing (how answers are read, say), so that answers
+# cached before are not used again.
+PROMPT_VERSION = 1
 # Tokens each message costs beyond its text (role, separators), as chat templates add them.
 MESSAGE_OVERHEAD_TOKENS = 4
 # English mail averages about four characters a token; 3.5 over-counts a little on purpose,
@@ -83,6 +87,19 @@ def build_messages(
         {"role": "system", "content": system_prompt(flags, language, spell_out=spell_out)},
         {"role": "user", "content": user_prompt(item, max_body_chars)},
     ]
+
+
+def request_messages(
+    item: ModelInput, settings: AISettings, *, spell_out: bool = False
+) -> list[dict[str, str]]:
+    """The messages of a request for `item` under `settings`, as the backends send them."""
+    return build_messages(
+        item,
+        settings.flags,
+        max_body_chars=settings.max_input_chars,
+        language=settings.language,
+        spell_out=spell_out,
+    )
 
 
 def system_prompt(

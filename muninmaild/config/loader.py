@@ -22,6 +22,7 @@ from muninmaild.config.reader import TableReader, path_value
 from muninmaild.config.settings import (
     DEFAULT_FLAGS,
     REASONING_EFFORTS,
+    SKIP_KINDS,
     STRUCTURED_OUTPUTS,
     AccountSettings,
     AISettings,
@@ -246,6 +247,10 @@ def _ai(table: dict[str, Any], creds: Path | None, env: Mapping[str, str]) -> AI
             "structured_output", d.structured_output, STRUCTURED_OUTPUTS
         ),
         language=r.string("language", d.language, pattern=r"[^\x00-\x1f\"]{1,40}").strip(),
+        skip=_skip(r),
+        cache=r.boolean("cache", d.cache),
+        cache_days=r.integer("cache_days", d.cache_days, minimum=1, maximum=3650),
+        cache_entries=r.integer("cache_entries", d.cache_entries, minimum=1),
         **_rate_limits(r, d if backend == "cerebras" else None),
     )
     r.finish()
@@ -270,6 +275,16 @@ def _rate_limits(r: TableReader, defaults: AISettings | None) -> dict[str, int]:
         key: r.integer(key, getattr(defaults, key) if defaults else 0, minimum=0)
         for key in RATE_KEYS
     }
+
+
+def _skip(r: TableReader) -> tuple[str, ...]:
+    """`ai.skip`: a list of SKIP_KINDS, each at most once; empty (the default) skips nothing."""
+    kinds = r.string_list("skip", [], empty_ok=True)
+    unknown = [kind for kind in kinds if kind not in SKIP_KINDS]
+    if unknown:
+        choices = ", ".join(f'"{kind}"' for kind in SKIP_KINDS)
+        raise ConfigError(r.where("skip"), f"{unknown[0]!r} is not one of {choices}")
+    return tuple(dict.fromkeys(kinds))
 
 
 def _reasoning_effort(r: TableReader) -> str | None:

@@ -79,13 +79,13 @@ class TableReader:
             raise self._fail(key, f"must be true or false, not {_kind(value)}")
         return value
 
-    def string_list(self, key: str, default: list[str]) -> list[str]:
+    def string_list(self, key: str, default: list[str], *, empty_ok: bool = False) -> list[str]:
         value = self._get(key)
         if value is None:
             return default
         if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
             raise self._fail(key, "must be a list of non-empty strings")
-        if not value:
+        if not value and not empty_ok:
             raise self._fail(key, "must not be empty")
         return value
 

@@ -16,6 +16,8 @@ BackendName = Literal["cerebras", "rules", "noop", "openai"]
 StructuredOutput = Literal["json_schema", "json_object", "prompt"]
 STRUCTURED_OUTPUTS: tuple[StructuredOutput, ...] = ("json_schema", "json_object", "prompt")
 REASONING_EFFORTS = ("none", "low", "medium", "high", "omit")
+# What `ai.skip` may name: mail the headers decide, answered offline (mail/headers.py).
+SKIP_KINDS = ("bulk", "automated")
 
 
 @dataclass(frozen=True)
@@ -153,6 +155,13 @@ class AISettings:
     reasoning_effort: str | None = None
     structured_output: StructuredOutput = "json_schema"  # the `openai` backend's first choice
     language: str = "English"  # of summaries and to-dos; "auto": each mail's own language
+    # Mail the headers decide ("bulk", "automated"), answered by the offline rules, not the model.
+    skip: tuple[str, ...] = ()
+    # An earlier answer to exactly the same request is used again (processing/shortcuts.py);
+    # kept at most `cache_days` days (and within `database.retention_days`), `cache_entries`.
+    cache: bool = True
+    cache_days: int = 7
+    cache_entries: int = 20000
 
     def effort_for_model(self) -> str | None:
         """The `reasoning_effort` to send with a request, or None to leave it out."""

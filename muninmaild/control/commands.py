@@ -131,6 +131,7 @@ class Commands:
     async def status(self, args: NoArgs) -> Json:
         parts = self._parts
         tokens = await parts.repo.token_totals()
+        today = views.start_of_day()
         return {
             "version": __version__,
             "pid": os.getpid(),
@@ -145,16 +146,23 @@ class Commands:
                 "tokens_in": tokens.tokens_in,
                 "tokens_out": tokens.tokens_out,
                 "hold": views.hold(parts.processor.hold.active()),
-                "today": views.today(
-                    await parts.repo.usage_since(views.start_of_day()), budget_of(parts.backend)
-                ),
-            },
+                "today": views.today(await parts.repo.usage_since(today), budget_of(parts.backend))
+                | views.answers_today(await parts.repo.answers_since(today)),
+            }
+            | await self._shortcuts(),
             "session": views.session(parts.processor.stats),
             "last_error": views.last_error(await parts.repo.last_error()),
             "database": views.database(parts.repo.health),
             "cluster": views.cluster(await parts.repo.cluster(self._alive_within_s)),
             "waiting": views.waiting(await parts.repo.waiting(), datetime.now(UTC)),
         }
+
+    async def _shortcuts(self) -> Json:
+        """`ai.skip` and the answer cache, with the cache's size when it is on."""
+        found = self._parts.processor.shortcuts
+        caching = found is not None and found.caching
+        entries = await self._parts.repo.answer_cache_size() if caching else None
+        return views.shortcuts(found, entries)
 
     def _account(self, fetcher: FetchLoop) -> Json:
         writer = self._parts.keywords

@@ -13,6 +13,7 @@ from typing import Any
 from muninmaild.ai.budget import RateBudget
 from muninmaild.processing.hold import HoldView
 from muninmaild.processing.processor import ProcessorStats
+from muninmaild.processing.shortcuts import Shortcuts
 from muninmaild.protocol import iso
 from muninmaild.records import ClusterView, FetchStatus, KeywordStatus, LastError, Waiting
 from muninmaild.store.health import WriteHealth
@@ -66,6 +67,8 @@ def session(stats: ProcessorStats) -> Json:
         "retried": stats.retried,
         "failed": stats.failed,
         "snoozed": stats.snoozed,
+        "cached": stats.answers.cached,
+        "skipped": stats.answers.skipped_total,
     }
 
 
@@ -139,3 +142,24 @@ def today(usage: tuple[int, int], budget: RateBudget | None) -> Json:
         "requests_limit": (limits.requests_per_day or None) if limits else None,
         "tokens_limit": (limits.tokens_per_day or None) if limits else None,
     }
+
+
+def answers_today(answers: dict[str, int]) -> Json:
+    """Today's answers that cost no request (every instance of the database), for `today`:
+    mail `ai.skip` left to the offline rules, and answers taken from the cache."""
+    return {"skipped": answers.get("skipped", 0), "cached": answers.get("cache", 0)}
+
+
+def shortcuts(found: Shortcuts | None, entries: int | None) -> Json:
+    """`ai.skip` and the answer cache as this instance runs them; `entries` is the cache's
+    size in the database (shared), null when the cache is off."""
+    if found is None:
+        return {"skip": [], "cache": None}
+    cache = None
+    if found.caching:
+        cache = {
+            "entries": entries,
+            "max_entries": found.max_entries,
+            "max_age_days": found.max_age_days,
+        }
+    return {"skip": list(found.skip_kinds), "cache": cache}

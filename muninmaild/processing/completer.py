@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Sequence
 
 from muninmaild.errors import StoreError
 from muninmaild.processing.handler import ProcessorStats
@@ -22,9 +23,16 @@ WRITE_TRIES = 5
 
 
 class Completer:
-    def __init__(self, repo: Repository, stats: ProcessorStats) -> None:
+    def __init__(
+        self,
+        repo: Repository,
+        stats: ProcessorStats,
+        on_written: Callable[[Sequence[Completion]], None] | None = None,
+    ) -> None:
         self._repo = repo
         self._stats = stats
+        # Told of every batch once it is written or given up on (the answer cache's twins).
+        self._on_written = on_written
         self._queue: asyncio.Queue[Completion | None] = asyncio.Queue()
 
     def submit(self, item: Completion) -> None:
@@ -50,6 +58,13 @@ class Completer:
             await self._write(batch)
 
     async def _write(self, batch: list[Completion]) -> None:
+        try:
+            await self._write_batch(batch)
+        finally:
+            if self._on_written is not None:
+                self._on_written(batch)
+
+    async def _write_batch(self, batch: list[Completion]) -> None:
         for attempt in range(1, WRITE_TRIES + 1):
             try:
                 done = await self._repo.complete_many(batch)

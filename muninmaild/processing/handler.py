@@ -15,7 +15,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from muninmaild.ai.base import Backend, ModelAnswer, ModelInput
 from muninmaild.ai.prepare import model_input
@@ -30,6 +30,7 @@ from muninmaild.errors import (
 from muninmaild.processing.hold import Hold
 from muninmaild.processing.model_calls import ModelCalls
 from muninmaild.processing.retry import Outcome, decide
+from muninmaild.processing.shortcuts import AnswerCounts, Answered, Shortcuts
 from muninmaild.records import ClaimedMessage, TokenUsage
 from muninmaild.redact import Redactor
 from muninmaild.store.repository import Completion, Repository
@@ -50,6 +51,7 @@ class ProcessorStats:
     keep_ids: bool = False
     handled_ids: list[int] = field(default_factory=list)
     model: ModelCalls = field(default_factory=ModelCalls)  # every model call, for the metrics
+    answers: AnswerCounts = field(default_factory=AnswerCounts)  # cached and skipped ones
 
 
 class Aborted(Exception):
@@ -70,6 +72,7 @@ class MessageHandler:
         redact: Redactor,
         rand: Callable[[], float] = random.random,
         send_body: Callable[[str], bool] = lambda account: True,
+        shortcuts: Shortcuts | None = None,
     ) -> None:
         self._repo = repo
         self._backend = backend
@@ -81,6 +84,7 @@ class MessageHandler:
         self._redact = redact
         self._rand = rand
         self._send_body = send_body
+        self._shortcuts = shortcuts  # skipped mail and cached answers (shortcuts.py)
 
     async def handle(self, msg: ClaimedMessage) -> Completion | None:
         """The answer to store, or None when the message was settled otherwise."""
@@ -94,7 +98,7 @@ class MessageHandler:
             return None
         try:
             if self._backend.local:
-                answer: ModelAnswer | None = await self._analyse(msg)
+                answer: Answered | None = await self._analyse(msg)
             else:
                 answer = await self._ask_under_lease(msg, settings.lease_seconds)
         except Aborted:
@@ -114,9 +118,12 @@ class MessageHandler:
                 extra=fields(msg),
             )
             return None
-        self._hold.answered()
-        completion = Completion(msg.id, msg.token, answer.analysis, answer.usage, answer.model)
-        return replace(completion, sent_body=self._sends_body(msg))
+        self._stats.answers.count(answer)
+        if answer.origin == "model":
+            self._hold.answered()
+        return completion(
+            msg, answer, None if answer.origin == "skipped" else self._sends_body(msg)
+        )
 
     async def release_quietly(self, msg: ClaimedMessage) -> None:
         """`release`, or when the database refuses that, a warning: the lease runs out."""
@@ -129,7 +136,7 @@ class MessageHandler:
         await self._repo.release(msg.id, msg.token)
         log.info("message %d released to the queue unprocessed", msg.id, extra=fields(msg))
 
-    async def _ask_under_lease(self, msg: ClaimedMessage, lease_s: float) -> ModelAnswer | None:
+    async def _ask_under_lease(self, msg: ClaimedMessage, lease_s: float) -> Answered | None:
         """The model call, with the lease renewed meanwhile; None if the lease was lost."""
         return await first_of(self._analyse(msg), self._keep_lease(msg, lease_s))
 
@@ -142,11 +149,18 @@ class MessageHandler:
             if not await self._repo.renew(msg.id, msg.token, lease_s):
                 return None
 
-    async def _analyse(self, msg: ClaimedMessage) -> ModelAnswer:
+    async def _analyse(self, msg: ClaimedMessage) -> Answered:
+        """The answer: the model's, or one that needs no request (`shortcuts.py`)."""
+        item = self._input(msg)
+        if self._shortcuts is None:
+            return Answered(await self._ask(item))
+        return await self._shortcuts.answer(msg, item, self._ask)
+
+    async def _ask(self, item: ModelInput) -> ModelAnswer:
         """The model call itself, counted with its outcome, latency and tokens."""
         started = time.monotonic()
         try:
-            answer = await self._backend.analyse(self._input(msg))
+            answer = await self._backend.analyse(item)
         except BaseException as exc:
             usage = exc.usage if isinstance(exc, ModelError) else TokenUsage()
             self._stats.model.record(exc, time.monotonic() - started, usage)
@@ -209,6 +223,22 @@ class MessageHandler:
         self._stats.failed += 1
         log.error("message %d failed and is held: %s", msg.id, reason, extra=fields(msg))
         await self._repo.fail(msg.id, msg.token, reason)
+
+
+def completion(msg: ClaimedMessage, answered: Answered, sent_body: bool | None) -> Completion:
+    """What the completer stores for `msg`: the answer, where it came from, its cache key."""
+    answer = answered.answer
+    return Completion(
+        msg.id,
+        msg.token,
+        answer.analysis,
+        answer.usage,
+        answer.model,
+        sent_body=sent_body,
+        origin=answered.origin,
+        origin_note=answered.note,
+        cache_key=answered.key,
+    )
 
 
 def fields(msg: ClaimedMessage) -> dict[str, object]:

@@ -18,7 +18,7 @@ import itertools
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from muninmaild.ai.base import Backend
 from muninmaild.config.settings import AISettings, ProcessorSettings
@@ -26,9 +26,10 @@ from muninmaild.errors import StoreError
 from muninmaild.processing.completer import Completer
 from muninmaild.processing.handler import MessageHandler, ProcessorStats
 from muninmaild.processing.hold import Hold
+from muninmaild.processing.shortcuts import Shortcuts
 from muninmaild.records import ClaimedMessage
 from muninmaild.redact import Redactor
-from muninmaild.store.repository import Repository
+from muninmaild.store.repository import Completion, Repository
 from muninmaild.waiting import backoff, wait_event
 
 __all__ = ["Processor", "ProcessorStats"]
@@ -51,6 +52,7 @@ class Processor:
         redact: Redactor | None = None,
         rand: Callable[[], float] = random.random,
         send_body: Callable[[str], bool] = lambda account: True,
+        shortcuts: Shortcuts | None = None,
     ) -> None:
         self.settings = settings
         self.stats = ProcessorStats(keep_ids=once)
@@ -69,7 +71,9 @@ class Processor:
         self._idle_workers = 0
         self._settled = 0  # messages workers finished with: a retry may have made one due
         self._ready: asyncio.Queue[ClaimedMessage | None] = asyncio.Queue()
-        self._completer = Completer(repo, self.stats)
+        self.shortcuts = shortcuts  # skipped mail and the answer cache, if on
+        written = None if shortcuts is None else lambda batch: shortcuts.stored(_keys(batch))
+        self._completer = Completer(repo, self.stats, written)
         self._handler = MessageHandler(
             repo,
             backend,
@@ -81,6 +85,7 @@ class Processor:
             redact=redact or Redactor(),
             rand=rand,
             send_body=send_body,
+            shortcuts=shortcuts,
         )
 
     async def run(self) -> None:
@@ -216,3 +221,7 @@ class Processor:
 
     async def _idle(self, seconds: float) -> None:
         await wait_event(self._wake, seconds)
+
+
+def _keys(batch: Sequence[Completion]) -> list[str]:
+    return [c.cache_key for c in batch if c.cache_key is not None and c.origin == "model"]

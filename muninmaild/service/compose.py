@@ -22,6 +22,7 @@ from muninmaild.fetch.loop import FetchLoop
 from muninmaild.fetch.maildir import MaildirSource
 from muninmaild.fetch.source import MailSource
 from muninmaild.processing.processor import Processor
+from muninmaild.processing.shortcuts import shortcuts_for
 from muninmaild.redact import Redactor
 from muninmaild.store.repository import Repository
 
@@ -85,6 +86,9 @@ def build(settings: Settings, engine: AsyncEngine, redact: Redactor, *, once: bo
         once=once,
         redact=redact,
         send_body=lambda account: account not in private,
+        shortcuts=shortcuts_for(
+            settings.ai, repo, backend, retention_days=settings.database.retention_days
+        ),
     )
 
     async def fetcher_paused() -> bool:

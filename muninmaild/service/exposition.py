@@ -27,6 +27,7 @@ from prometheus_client.core import (
     Metric,
 )
 
+from muninmaild.config.settings import SKIP_KINDS
 from muninmaild.processing.model_calls import LATENCY_BUCKETS, OUTCOMES
 from muninmaild.protocol import COMPONENTS, PROTOCOL, STATUSES
 from muninmaild.service.metrics import Snapshot
@@ -55,6 +56,7 @@ class _Collector:
         yield from _queue(self._s.status)
         yield from _processing(self._s)
         yield from _model(self._s)
+        yield from _shortcuts(self._s)
         yield from _fetching(self._s)
 
 
@@ -183,6 +185,35 @@ def _model(s: Snapshot) -> Iterator[Metric]:
     for reason in HOLD_REASONS:
         held.add_metric([reason], 1 if hold.get("reason") == reason else 0)
     yield held
+
+
+def _shortcuts(s: Snapshot) -> Iterator[Metric]:
+    """Answers that cost no model request: `ai.skip` and the answer cache."""
+    answers = s.processed.answers
+    yield CounterMetricFamily(
+        "muninmail_model_cache_hits",
+        "Messages answered from the answer cache: the same request was answered before.",
+        value=answers.cached,
+    )
+    yield CounterMetricFamily(
+        "muninmail_model_cache_misses",
+        "Messages the answer cache had no answer for, so the model was asked.",
+        value=answers.cache_misses,
+    )
+    skipped = CounterMetricFamily(
+        "muninmail_model_skipped",
+        "Messages answered by the offline rules without a model request (ai.skip), by reason.",
+        labels=["reason"],
+    )
+    for kind in SKIP_KINDS:
+        skipped.add_metric([kind], answers.skipped.get(kind, 0))
+    yield skipped
+    cache = (s.status.get("model") or {}).get("cache") or {}
+    yield GaugeMetricFamily(
+        "muninmail_model_cache_entries",
+        "Answers in the answer cache, shared by every instance (0: the cache is off).",
+        value=cache.get("entries") or 0,
+    )
 
 
 def _fetching(s: Snapshot) -> Iterator[Metric]:

@@ -29,10 +29,15 @@ def render(
     lines += [
         "",
         f"processed {len(rows)}: {stats.completed} completed, {stats.retried} to retry, "
-        f"{stats.failed} failed, {stats.snoozed} snoozed",
+        f"{stats.failed} failed, {stats.snoozed} snoozed"
+        + _without_request(stats.answers.cached, stats.answers.skipped_total),
         f"queue: {counts.status_line()}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _without_request(cached: int, skipped: int) -> str:
+    return f"; {cached} from the cache, {skipped} skipped" if cached or skipped else ""
 
 
 def _fetch_line(status: FetchStatus) -> str:
@@ -50,6 +55,10 @@ def _message(row: Json) -> list[str]:
         lines.append(f"  summary: {row['summary']}")
     if row["skip_reason"]:
         lines.append(f"  note: {row['skip_reason']}")
+    if row.get("origin") == "cache":
+        lines.append("  answer: from the answer cache (no model request)")
+    elif row.get("origin") == "skipped":
+        lines.append(f"  answer: by the offline rules ({row['origin_note']}; no model request)")
     if row["flags"]:
         lines.append(f"  flags: {', '.join(row['flags'])}")
     for todo in row["todos"]:

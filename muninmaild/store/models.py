@@ -138,8 +138,13 @@ class FetchLease(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+ORIGINS = ("model", "cache", "skipped")
+
+
 class Result(Base):
     __tablename__ = "results"
+    # Today's answers by origin, for `status` (0007).
+    __table_args__ = (Index("ix_results_created_at", "created_at"),)
 
     email_id: Mapped[int] = mapped_column(
         Id, ForeignKey("emails.id", ondelete="CASCADE"), primary_key=True
@@ -149,6 +154,12 @@ class Result(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # Whether the body went to the model (false: `send_body = false`); NULL before 0006.
     sent_body: Mapped[bool | None] = mapped_column(Boolean)
+    # Where the answer came from (ORIGINS: the model, the answer cache, or the offline rules
+    # because `ai.skip` decided so) and why, in words; NULL before 0007.
+    origin: Mapped[str | None] = mapped_column(String(16))
+    origin_note: Mapped[str | None] = mapped_column(Text)
+    # The key of the answer in `answer_cache` (ai/request_key.py), so that a requeue can drop it.
+    cache_key: Mapped[str | None] = mapped_column(String(64))
 
 
 class EmailFlag(Base):
@@ -270,3 +281,22 @@ class DigestDelivery(Base):
     state: Mapped[str] = mapped_column(String(16), default="appending")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AnswerCacheEntry(Base):
+    """A model answer kept for a request seen again (processing/shortcuts.py).
+
+    `key` is the hash of the whole request (ai/request_key.py); `answer` the answer's JSON
+    (summary, flags, to-dos); the tokens are what the request that made it cost. Shared by every
+    instance; bounded by age (`created_at`) and by count, both pruned by the oldest first.
+    """
+
+    __tablename__ = "answer_cache"
+    __table_args__ = (Index("ix_answer_cache_created_at", "created_at"),)
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    answer: Mapped[str] = mapped_column(Text)
+    model: Mapped[str] = mapped_column(String(128))
+    tokens_in: Mapped[int] = mapped_column(Integer, default=0)
+    tokens_out: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

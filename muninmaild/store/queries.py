@@ -76,6 +76,7 @@ class Queries:
     async def message_detail(self, email_id: int) -> Json | None:
         stmt = (
             select(*Email.__table__.c, Result.summary, Result.model, Result.sent_body)
+            .add_columns(Result.origin, Result.origin_note)
             .outerjoin(Result, Result.email_id == Email.id)
             .where(Email.id == email_id)
         )
@@ -144,6 +145,8 @@ _MESSAGE_COLUMNS = (
     Email.created_at,
     Email.updated_at,
     Result.summary,
+    Result.origin,
+    Result.origin_note,
 )
 
 

@@ -26,6 +26,7 @@ from muninmaild.records import (
     TokenUsage,
 )
 from muninmaild.store import rows
+from muninmaild.store.answer_cache import AnswerCacheStore, drop_cached_answers
 from muninmaild.store.digests import DigestStore
 from muninmaild.store.engine import READ_ONLY, dialect_insert
 from muninmaild.store.health import WriteHealth
@@ -65,10 +66,20 @@ class Completion:
     usage: TokenUsage
     model: str
     sent_body: bool | None = None  # whether the model was shown the body (None: not recorded)
+    origin: str | None = None  # "model", "cache" or "skipped" (models.ORIGINS); None: not said
+    origin_note: str | None = None  # why, in words ("bulk: List-Id")
+    cache_key: str | None = None  # the request's key: kept under it when the model answered
 
 
 class Repository(
-    IngestStore, Queries, ClusterStore, MonitoringStore, KeywordStore, TodoStore, DigestStore
+    IngestStore,
+    Queries,
+    ClusterStore,
+    MonitoringStore,
+    KeywordStore,
+    TodoStore,
+    DigestStore,
+    AnswerCacheStore,
 ):
     """The queue's writes. Queueing fetched mail comes from `IngestStore`, the read-only queries
     from `Queries`, the instances' bookkeeping from `ClusterStore`, what monitoring reads from
@@ -144,7 +155,9 @@ class Repository(
             for token, ids in ids_by_token.items():
                 params = {"ids": ids, "token": token, "now": now}
                 done.update((await conn.execute(_COMPLETE, params)).scalars().all())
-            await _insert_results(conn, [c for c in items if c.email_id in done], now)
+            stored = [c for c in items if c.email_id in done]
+            await _insert_results(conn, stored, now)
+            await self._cache_answers(conn, _new_answers(stored), now)
             flagged = [c.email_id for c in items if c.email_id in done and c.analysis.flags]
             await self._queue_keyword_writes(conn, flagged, now)
         return done
@@ -202,6 +215,7 @@ class Repository(
                 Email.id.in_(ids), Email.processing_status != "processing"
             )
         async with self._tx() as conn:
+            await drop_cached_answers(conn, chosen)  # asked again, not answered from the cache
             for model in (Result, EmailFlag, TodoRow, KeywordWrite):
                 await conn.execute(delete(model).where(model.email_id.in_(chosen)))
             requeued = (await conn.execute(stmt.where(Email.id.in_(chosen)))).rowcount
@@ -356,7 +370,8 @@ async def _insert_results(
         insert(Result),
         [
             {"email_id": c.email_id, "summary": c.analysis.summary, "model": c.model}
-            | {"created_at": now, "sent_body": c.sent_body}
+            | {"created_at": now, "sent_body": c.sent_body, "origin": c.origin}
+            | {"origin_note": c.origin_note, "cache_key": c.cache_key}
             for c in items
         ],
     )
@@ -379,6 +394,15 @@ async def _insert_results(
     ]
     if usage:
         await conn.execute(insert(TokenUsageRow), usage)
+
+
+def _new_answers(items: Sequence[Completion]) -> list[tuple[str, Analysis, str, TokenUsage]]:
+    """The model's answers among `items` that are to be kept in the answer cache."""
+    return [
+        (c.cache_key, c.analysis, c.model, c.usage)
+        for c in items
+        if c.cache_key is not None and c.origin == "model"
+    ]
 
 
 async def _insert_usage(

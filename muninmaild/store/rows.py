@@ -103,6 +103,9 @@ def message(row: Any, flags: Sequence[str], todos: Sequence[Json] | None = None)
     }
     if todos is not None:
         out |= {"summary": row.summary, "todos": list(todos), "skip_reason": row.skip_reason}
+        # Where the answer came from: "model", "cache" (an earlier answer to the same request)
+        # or "skipped" (`ai.skip`: the offline rules); None without an answer, or stored before.
+        out |= {"origin": row.origin, "origin_note": row.origin_note}
     return out
 
 

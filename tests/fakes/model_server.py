@@ -155,11 +155,13 @@ class FakeModelServer:
         backlog: int = 128,
         flavour: str = "cerebras",
         tokens_per_day: int | None = None,
+        keep_requests: int = 100,
     ) -> None:
         if flavour not in FLAVOURS:
             raise ValueError(f"unknown flavour {flavour!r}; known: {', '.join(FLAVOURS)}")
         self._lock = threading.Lock()
-        self._state = _State(latency=latency)
+        # The newest `keep_requests` requests are kept for `recorded` (a benchmark keeps all).
+        self._state = _State(latency=latency, recorded=deque(maxlen=keep_requests))
         self._stopping = threading.Event()
         self._address = (host, port)
         self.api_key = api_key  # when set, any other key gets a 401

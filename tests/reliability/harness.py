@@ -9,6 +9,7 @@ whatever happens to the test.
 
 from __future__ import annotations
 
+import json
 import signal
 import sqlite3
 import subprocess
@@ -138,6 +139,8 @@ def toml_table(name: str, values: Mapping[str, object]) -> str:
     for key, value in values.items():
         if isinstance(value, bool):
             lines.append(f"{key} = {'true' if value else 'false'}")
+        elif isinstance(value, list | tuple):  # of strings: a JSON list is a TOML array
+            lines.append(f"{key} = {json.dumps(list(value))}")
         elif isinstance(value, int | float):
             lines.append(f"{key} = {value}")
         else:
