@@ -1,6 +1,6 @@
 """answers kept for repeated requests; where each result came from
 
-Revision ID: 0007
+Revision ID: 0006
 Revises: 0005
 
 `answer_cache` holds model answers by the hash of the request that produced them, shared by
@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007"
+revision = "0006"
 down_revision = "0005"
 
 
