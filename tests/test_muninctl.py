@@ -539,12 +539,15 @@ def check_waits_time_out_and_busy_slots_refuse(sock: Path) -> None:
     finally:
         for w in waiters:
             w.client.close()
+    # The fetcher polls the Maildir meanwhile, so the answer may also name an account syncing.
     for answer in answers:
         assert answer["code"] == "timeout", answer
-        assert "not idle after 5 s: 2 message(s) pending or processing" in answer["message"]
+        assert "not idle after 5 s: " in answer["message"]
+        assert "2 message(s) pending or processing" in answer["message"]
     done = ctl(sock, "wait-idle", "--timeout", "0.5")
     assert done.returncode == 75, done.stderr
-    assert "not idle after 0.5 s: 2 message(s) pending or processing" in done.stderr
+    assert "not idle after 0.5 s: " in done.stderr
+    assert "2 message(s) pending or processing" in done.stderr
 
 
 class Waiter:
