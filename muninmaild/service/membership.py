@@ -73,6 +73,7 @@ class Membership:
     async def _beat(self) -> None:
         try:
             await self._repo.heartbeat(self._id)
+            await self._repo.fold_counters()  # keeps the queue counts' deltas few (PostgreSQL)
             if self._listener is not None:
                 await self._listener.ensure()
         except Exception as exc:  # the database is away: try again at the next beat

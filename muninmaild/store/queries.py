@@ -10,13 +10,20 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, case, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from muninmaild.protocol import STATUSES
-from muninmaild.records import LastError, QueueCounts, TokenUsage
+from muninmaild.records import LastError, TokenUsage
 from muninmaild.store import rows
-from muninmaild.store.models import Email, EmailFlag, Result, TodoRow, TokenUsageRow
+from muninmaild.store.models import (
+    ACTIVE,
+    CLAIMABLE,
+    Email,
+    EmailFlag,
+    Result,
+    TodoRow,
+    TokenUsageRow,
+)
 from muninmaild.store.rows import Json
 
 
@@ -24,21 +31,6 @@ class Queries:
     _engine: AsyncEngine
     _reader: AsyncEngine  # the engine with READ_ONLY: no write lock taken on SQLite
     _clock: Callable[[], datetime]
-
-    async def counts(self) -> QueueCounts:
-        stmt = select(Email.processing_status, func.count()).group_by(Email.processing_status)
-        async with self._reader.connect() as conn:
-            found = dict((await conn.execute(stmt)).all())
-        return QueueCounts(**{s: int(found.get(s, 0)) for s in STATUSES})
-
-    async def token_totals(self) -> TokenUsage:
-        stmt = select(
-            func.coalesce(func.sum(TokenUsageRow.tokens_in), 0),
-            func.coalesce(func.sum(TokenUsageRow.tokens_out), 0),
-        )
-        async with self._reader.connect() as conn:
-            tokens_in, tokens_out = (await conn.execute(stmt)).one()
-        return TokenUsage(int(tokens_in), int(tokens_out))
 
     async def usage_since(self, since: datetime) -> tuple[int, int]:
         """Model requests that used tokens, and the tokens, since `since` (today's figures)."""
@@ -65,11 +57,15 @@ class Queries:
         details: bool = False,
     ) -> list[Json]:
         """The newest messages first, optionally of one status and queued since a time."""
-        stmt = _with_results(None).order_by(Email.id.desc()).limit(limit)
+        stmt = _with_results(None).limit(limit)
         if status is not None:
             stmt = stmt.where(Email.processing_status == status)
+            if status != "completed":
+                stmt = stmt.where(text(ACTIVE))  # names ix_emails_active's condition
         if since is not None:
-            stmt = stmt.where(Email.created_at >= since)
+            # Newest first by the time queued, which ix_emails_created_at gives in order.
+            stmt = stmt.where(Email.created_at >= since).order_by(Email.created_at.desc())
+        stmt = stmt.order_by(Email.id.desc())
         async with self._reader.connect() as conn:
             return await _messages(conn, stmt, details=details)
 
@@ -115,7 +111,10 @@ class Queries:
         pending = Email.processing_status == "pending"
         if not include_scheduled:
             pending = and_(pending, Email.next_attempt_at <= self._clock())
-        stmt = select(func.count()).where(or_(Email.processing_status == "processing", pending))
+        stmt = select(func.count()).where(
+            text(CLAIMABLE),  # read from the claim index, not the table
+            or_(Email.processing_status == "processing", pending),
+        )
         async with self._reader.connect() as conn:
             return int((await conn.execute(stmt)).scalar_one())
 

@@ -27,6 +27,7 @@ from muninmaild.records import (
 )
 from muninmaild.store import rows
 from muninmaild.store.answer_cache import AnswerCacheStore, drop_cached_answers
+from muninmaild.store.counters import CounterStore
 from muninmaild.store.digests import DigestStore
 from muninmaild.store.engine import READ_ONLY, dialect_insert
 from muninmaild.store.health import WriteHealth
@@ -74,6 +75,7 @@ class Completion:
 class Repository(
     IngestStore,
     Queries,
+    CounterStore,
     ClusterStore,
     MonitoringStore,
     KeywordStore,
