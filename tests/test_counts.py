@@ -37,7 +37,9 @@ def queue(any_engine: AsyncEngine, clock: Clock) -> Repository:
 
 async def monitoring(engine: AsyncEngine) -> QueueCounts:
     async with engine.connect() as conn:
-        found: dict[str, int] = dict((await conn.execute(text(MONITORING))).tuples().all())
+        found: dict[str, int] = {
+            str(k): int(v) for k, v in (await conn.execute(text(MONITORING))).all()
+        }
     return QueueCounts(**{k: int(v) for k, v in found.items()})
 
 
