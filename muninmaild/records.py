@@ -210,6 +210,7 @@ class InstanceInfo:
     host: str
     pid: int
     version: str
+    boot_id: str | None = None  # the kernel's boot id when it started (None: not known)
 
 
 @dataclass(frozen=True)
