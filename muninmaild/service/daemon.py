@@ -91,6 +91,7 @@ async def _run_once(parts: Parts, settings: Settings) -> int:
         await parts.processor.run()
         if parts.keywords is not None:
             await parts.keywords.run()
+        await parts.retention.run_once()
     finally:
         await member.leave()
     rows = await parts.repo.results_for(parts.processor.stats.handled_ids)
@@ -124,6 +125,7 @@ async def _serve(
             tg.create_task(_watchdog(notifier, loops), name="watchdog"),
             tg.create_task(_status_updates(parts, notifier), name="status"),
             tg.create_task(member.run(), name="cluster"),
+            tg.create_task(parts.retention.run(), name="retention"),
         ]
         notifier.ready(await _status(parts))
         log.info("ready: %d account(s), backend %s", len(parts.fetchers), parts.backend.name)
@@ -139,6 +141,7 @@ async def _serve(
         parts.processor.stop(drain)
         await asyncio.wait(loops)
         member.stop()
+        parts.retention.stop()
         for task in beats[:2]:
             task.cancel()
     await member.leave()

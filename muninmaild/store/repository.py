@@ -48,6 +48,7 @@ from muninmaild.store.models import (
 )
 from muninmaild.store.monitoring import MonitoringStore
 from muninmaild.store.queries import Queries
+from muninmaild.store.retention import RetentionStore
 from muninmaild.store.todos import TodoStore
 
 _PROCESSING = text("emails.processing_status = 'processing'")
@@ -82,6 +83,7 @@ class Repository(
     TodoStore,
     DigestStore,
     AnswerCacheStore,
+    RetentionStore,
 ):
     """The queue's writes. Queueing fetched mail comes from `IngestStore`, the read-only queries
     from `Queries`, the instances' bookkeeping from `ClusterStore`, what monitoring reads from
@@ -248,7 +250,7 @@ class Repository(
         if conn.dialect.name == "postgresql":
             await conn.execute(select(func.pg_notify(NOTIFY_CHANNEL, event)))
 
-    # -- pause and retention --------------------------------------------------------------------
+    # -- pause --------------------------------------------------------------------
 
     async def set_paused(self, component: str, paused: bool) -> None:
         if component not in COMPONENTS:
@@ -270,25 +272,6 @@ class Repository(
             rows = (await conn.execute(select(PauseState.component, PauseState.paused))).all()
             found = dict(rows)
         return {c: bool(found.get(c, False)) for c in COMPONENTS}
-
-    async def prune(self, retention_days: int) -> int:
-        """Drop results and bodies of messages completed before the retention window.
-
-        The row itself stays, so the message is never fetched or processed again.
-        """
-        if retention_days <= 0:
-            return 0
-        cutoff = self._clock() - timedelta(days=retention_days)
-        old = select(Email.id).where(
-            Email.processing_status == "completed", Email.completed_at < cutoff
-        )
-        async with self._tx() as conn:
-            for model in (Result, EmailFlag, TodoRow):
-                await conn.execute(delete(model).where(model.email_id.in_(old)))
-            pruned = await conn.execute(
-                update(Email).where(Email.id.in_(old), Email.body_text != "").values(body_text="")
-            )
-        return pruned.rowcount
 
 
 _CLAIM_COLUMNS = (
