@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from muninmaild.records import LastError, TokenUsage
 from muninmaild.store import rows
+from muninmaild.store.chunks import chunks
 from muninmaild.store.models import (
     ACTIVE,
     CLAIMABLE,
@@ -44,9 +45,12 @@ class Queries:
 
     async def results_for(self, ids: Sequence[int]) -> list[Json]:
         """The messages `ids` with their results, oldest first (the --once report)."""
-        where = Email.id.in_(ids)
+        found: list[Json] = []
         async with self._reader.connect() as conn:
-            return await _messages(conn, _with_results(where).order_by(Email.id), details=True)
+            for part in chunks(sorted(ids)):
+                stmt = _with_results(Email.id.in_(part)).order_by(Email.id)
+                found += await _messages(conn, stmt, details=True)
+        return found
 
     async def list_messages(
         self,
@@ -167,20 +171,22 @@ async def _messages(conn: AsyncConnection, stmt: Any, *, details: bool) -> list[
 
 async def _flags_by_email(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, list[str]]:
     out: dict[int, list[str]] = {}
-    stmt = select(EmailFlag.email_id, EmailFlag.flag).where(EmailFlag.email_id.in_(ids))
-    for email_id, flag in (await conn.execute(stmt)).all():
-        out.setdefault(email_id, []).append(flag)
+    for part in chunks(ids):
+        stmt = select(EmailFlag.email_id, EmailFlag.flag).where(EmailFlag.email_id.in_(part))
+        for email_id, flag in (await conn.execute(stmt)).all():
+            out.setdefault(email_id, []).append(flag)
     return out
 
 
 async def _todos_by_email(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, list[Json]]:
     out: dict[int, list[Json]] = {}
-    stmt = (
-        select(TodoRow.email_id, TodoRow.task, TodoRow.priority, TodoRow.due_date)
-        .add_columns(TodoRow.id, TodoRow.done)
-        .where(TodoRow.email_id.in_(ids))
-        .order_by(TodoRow.email_id, TodoRow.position)
-    )
-    for row in (await conn.execute(stmt)).all():
-        out.setdefault(row.email_id, []).append(rows.message_todo(row))
+    for part in chunks(ids):
+        stmt = (
+            select(TodoRow.email_id, TodoRow.task, TodoRow.priority, TodoRow.due_date)
+            .add_columns(TodoRow.id, TodoRow.done)
+            .where(TodoRow.email_id.in_(part))
+            .order_by(TodoRow.email_id, TodoRow.position)
+        )
+        for row in (await conn.execute(stmt)).all():
+            out.setdefault(row.email_id, []).append(rows.message_todo(row))
     return out

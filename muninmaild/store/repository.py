@@ -27,6 +27,7 @@ from muninmaild.records import (
 )
 from muninmaild.store import rows
 from muninmaild.store.answer_cache import AnswerCacheStore, drop_cached_answers
+from muninmaild.store.chunks import chunks
 from muninmaild.store.counters import CounterStore
 from muninmaild.store.digests import DigestStore
 from muninmaild.store.engine import READ_ONLY, dialect_insert
@@ -157,8 +158,9 @@ class Repository(
         async with self._tx() as conn:
             # One statement per claim (a claim's rows share its token), usually one or two.
             for token, ids in ids_by_token.items():
-                params = {"ids": ids, "token": token, "now": now}
-                done.update((await conn.execute(_COMPLETE, params)).scalars().all())
+                for part in chunks(ids):
+                    params = {"ids": part, "token": token, "now": now}
+                    done.update((await conn.execute(_COMPLETE, params)).scalars().all())
             stored = [c for c in items if c.email_id in done]
             await _insert_results(conn, stored, now)
             await self._cache_answers(conn, _new_answers(stored), now)
@@ -213,19 +215,22 @@ class Repository(
             updated_at=now,
         )
         if ids is None:
-            chosen = select(Email.id).where(Email.processing_status == "failed")
+            choices = [select(Email.id).where(Email.processing_status == "failed")]
         else:
-            chosen = select(Email.id).where(
-                Email.id.in_(ids), Email.processing_status != "processing"
-            )
+            choices = [
+                select(Email.id).where(Email.id.in_(part), Email.processing_status != "processing")
+                for part in chunks(ids)
+            ]
+        requeued = 0
         async with self._tx() as conn:
-            await drop_cached_answers(conn, chosen)  # asked again, not answered from the cache
-            for model in (Result, EmailFlag, TodoRow, KeywordWrite):
-                await conn.execute(delete(model).where(model.email_id.in_(chosen)))
-            requeued = (await conn.execute(stmt.where(Email.id.in_(chosen)))).rowcount
+            for chosen in choices:
+                await drop_cached_answers(conn, chosen)  # asked again, not from the cache
+                for model in (Result, EmailFlag, TodoRow, KeywordWrite):
+                    await conn.execute(delete(model).where(model.email_id.in_(chosen)))
+                requeued += (await conn.execute(stmt.where(Email.id.in_(chosen)))).rowcount
             if requeued:
                 await self._notify(conn, "queued")
-            return requeued
+        return requeued
 
     async def next_due_in(self) -> float | None:
         """Seconds until the next claimable row is due; None if there is none."""
