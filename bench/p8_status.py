@@ -63,7 +63,10 @@ def migrate(tree: Path, url: str) -> None:
 
 
 def fill_sqlite(path: Path, count: int) -> None:
-    series = f"(WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < {count}) SELECT n FROM s)"
+    series = (
+        "(WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s "
+        f"WHERE n < {count}) SELECT n FROM s)"
+    )
     with sqlite3.connect(path) as conn:
         conn.execute(
             ROWS_SQL.format(false=0, count=count, ts="'2026-01-01 00:00:00'", series=series)
