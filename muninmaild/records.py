@@ -210,6 +210,7 @@ class InstanceInfo:
     host: str
     pid: int
     version: str
+    boot_id: str | None = None  # the kernel's boot id when it started (None: not known)
 
 
 @dataclass(frozen=True)
@@ -303,3 +304,18 @@ class KeywordStatus:
     last_written_at: datetime | None = None
     last_error: str | None = None
     refused: dict[str, str] = field(default_factory=dict)  # mailbox -> why
+
+
+@dataclass
+class RetentionStatus:
+    """What retention (`database.retention_days`) last did in this process."""
+
+    days: int = 0  # 0: off
+    last_run_at: datetime | None = None
+    removed: int = 0  # by the last pass
+    removed_total: int = 0  # since this process started
+
+    def record(self, at: datetime, removed: int) -> None:
+        self.last_run_at = at
+        self.removed = removed
+        self.removed_total += removed

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.daemon_proc import clean_env, start, stop, write_config
+from tests.daemon_proc import clean_env, finish, start, stop, write_config
 from tests.fakes.model_server import FakeModelServer
 from tests.fakes.notify import NotifyReceiver
 
@@ -134,4 +134,49 @@ timeout = 60
     assert "STOPPING=1" in notify.lines()
     assert query(db, "SELECT processing_status, attempts, claimed_by FROM emails") == [
         ("pending", 0, None)
+    ]
+
+
+@pytest.mark.slow
+def test_run_once_rescues_a_killed_instance_of_this_boot_at_once(
+    tmp_path: Path, model: FakeModelServer
+) -> None:
+    """Its rows come back without waiting for their lease (an hour here) and its mailbox
+    (leased for two minutes) is fetched by the run-once, new mail included."""
+    maildir = make_maildir(tmp_path / "mail", 3)
+    extra = f"""
+[processor]
+concurrency = 1
+lease_seconds = 3600
+poll_interval = 0.2
+
+[ai]
+backend = "cerebras"
+base_url = "{model.base_url}"
+timeout = 3000
+"""
+    config = write_config(tmp_path / "m.toml", tmp_path, maildir=maildir, extra=extra)
+    env = clean_env(CEREBRAS_API_KEY="csk-test-key")
+    db = tmp_path / "muninmail.db"
+    killed = start(config, env=env)
+    deadline = time.monotonic() + 20
+    while model.requests < 1 and time.monotonic() < deadline and killed.poll() is None:
+        time.sleep(0.05)
+    killed.send_signal(signal.SIGKILL)
+    killed.communicate(timeout=10)
+    assert query(db, "SELECT COUNT(*) FROM emails WHERE processing_status = 'processing'")[0][0]
+    [(holder,)] = query(db, "SELECT holder FROM fetch_leases")
+    (maildir / "new" / "2000.m4.host").write_text(MESSAGE.format(n=4))  # arrived meanwhile
+
+    model.set_latency(0.01)
+    code, out, err = finish(start(config, "--once", env=env))
+    assert code == 0, err
+    assert "released" in err and "took its mailboxes" in err
+    final = query(db, "SELECT uid, processing_status, attempts, last_error FROM emails")
+    assert {status for _, status, _, _ in final} == {"completed"} and len(final) == 4, final
+    assert "processing 0," in out
+    [(attempts,)] = query(db, "SELECT attempts FROM emails WHERE id = 1")
+    assert attempts == 2  # the crash's attempt is counted, as a lease's end counts it
+    assert query(db, f"SELECT stopped_at IS NOT NULL FROM instances WHERE id = '{holder}'") == [
+        (1,)
     ]

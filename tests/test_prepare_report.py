@@ -76,7 +76,7 @@ def test_report_lists_results_and_totals() -> None:
         | {"summary": None, "todos": []}
         | {"last_error": "gave up after 5 attempts: the model's answer is not JSON"},
     ]
-    stats = ProcessorStats(completed=1, failed=1)
+    stats = ProcessorStats(completed=1, failed=1, handled=2)
     text = render(rows, stats, QueueCounts(completed=1, failed=1), [FetchStatus("demo", queued=2)])
     assert "demo: 2 new message(s) queued" in text
     assert "todo [high] due 2026-12-03: Pay the invoice" in text

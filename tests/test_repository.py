@@ -220,18 +220,6 @@ async def test_pause_is_stored(queue: Repository) -> None:
     assert await queue.paused() == {"fetcher": False, "processor": False}
 
 
-async def test_prune_drops_old_results_but_keeps_the_row(queue: Repository, clock: Clock) -> None:
-    await queue.add_messages([new_message(1)])
-    held = await claim_one(queue, "w#1", 60)
-    assert held is not None
-    await complete_one(queue, held.id, "w#1", ANSWER, TokenUsage(), "m")
-    assert await queue.prune(30) == 0
-    clock.advance(31 * 86400)
-    assert await queue.prune(30) == 1
-    [row] = await queue.results_for([held.id])
-    assert row["summary"] is None and row["status"] == "completed"
-
-
 async def test_claim_batch_takes_due_rows_once_in_order(queue: Repository) -> None:
     await queue.add_messages([new_message(i) for i in range(1, 8)])
     first = await queue.claim_batch("a#1", 3, 60)

@@ -43,6 +43,8 @@ def render(s: dict[str, Any]) -> list[str]:
         lines[at:at] = [f"skip:       {_skip(model['skip'])}", f"cache:      {_cache(model)}"]
     if s.get("database"):  # older daemons do not send it
         lines.append(f"database:   {_database(s['database'])}")
+    if s.get("retention"):  # older daemons do not send it
+        lines.append(f"retention:  {_retention(s['retention'])}")
     if s["accounts"]:
         lines += ["", *output.table(ACCOUNT_HEADERS, [_account(a) for a in s["accounts"]])]
         lines += keyword_lines(s["accounts"])
@@ -50,6 +52,15 @@ def render(s: dict[str, Any]) -> list[str]:
     if cluster and len(cluster["instances"]) > 1:
         lines += ["", *_cluster(cluster, s.get("instance"))]
     return lines
+
+
+def _retention(r: dict[str, Any]) -> str:
+    if not r["days"]:
+        return "off (results kept forever)"
+    head = f"completed mail older than {r['days']} days is removed"
+    if r["last_run_at"] is None:
+        return f"{head}; not run yet"
+    return f"{head}; last run {r['last_run_at']}, removed {r['removed']}"
 
 
 INSTANCE_HEADERS = ("INSTANCE", "HOST", "PID", "VERSION", "STATE", "HEARTBEAT", "FETCHES")

@@ -21,6 +21,7 @@ from muninmaild.ai.factory import budget_of
 from muninmaild.control import results, views
 from muninmaild.fetch.loop import FetchLoop
 from muninmaild.processing.processor import Processor
+from muninmaild.processing.retention import Retention
 from muninmaild.protocol import (
     DigestArgs,
     FetchNowArgs,
@@ -59,6 +60,8 @@ class Parts(Protocol):
     def fetchers(self) -> Sequence[FetchLoop]: ...
     @property
     def instance_id(self) -> str: ...
+    @property
+    def retention(self) -> Retention: ...
     @property
     def keywords(self) -> KeywordWriter | None: ...
     @property
@@ -155,6 +158,7 @@ class Commands:
             "database": views.database(parts.repo.health),
             "cluster": views.cluster(await parts.repo.cluster(self._alive_within_s)),
             "waiting": views.waiting(await parts.repo.waiting(), datetime.now(UTC)),
+            "retention": views.retention(parts.retention.status),
         }
 
     async def _shortcuts(self) -> Json:

@@ -15,7 +15,14 @@ from muninmaild.processing.hold import HoldView
 from muninmaild.processing.processor import ProcessorStats
 from muninmaild.processing.shortcuts import Shortcuts
 from muninmaild.protocol import iso
-from muninmaild.records import ClusterView, FetchStatus, KeywordStatus, LastError, Waiting
+from muninmaild.records import (
+    ClusterView,
+    FetchStatus,
+    KeywordStatus,
+    LastError,
+    RetentionStatus,
+    Waiting,
+)
 from muninmaild.store.health import WriteHealth
 
 Json = dict[str, Any]
@@ -163,3 +170,13 @@ def shortcuts(found: Shortcuts | None, entries: int | None) -> Json:
             "max_age_days": found.max_age_days,
         }
     return {"skip": list(found.skip_kinds), "cache": cache}
+
+
+def retention(status: RetentionStatus) -> Json:
+    """`database.retention_days` (0: off) and what this instance's last pass removed."""
+    return {
+        "days": status.days,
+        "last_run_at": iso(status.last_run_at),
+        "removed": status.removed,
+        "removed_total": status.removed_total,
+    }

@@ -38,6 +38,8 @@ from muninmaild.waiting import backoff, first_of, wait_event
 
 log = logging.getLogger("muninmaild.processing.processor")
 
+KEEP_IDS = 20  # messages the run-once report shows in detail
+
 
 @dataclass
 class ProcessorStats:
@@ -46,10 +48,12 @@ class ProcessorStats:
     failed: int = 0
     snoozed: int = 0
     lost: int = 0
-    # The run-once report lists what this run handled; a long-running daemon keeps no list
-    # that would grow with every message it ever handled.
+    # The run-once report shows the first messages this run handled in detail (at most
+    # KEEP_IDS of them, whatever the size of the run) and counts the rest; a long-running
+    # daemon keeps no ids at all.
     keep_ids: bool = False
     handled_ids: list[int] = field(default_factory=list)
+    handled: int = 0
     model: ModelCalls = field(default_factory=ModelCalls)  # every model call, for the metrics
     answers: AnswerCounts = field(default_factory=AnswerCounts)  # cached and skipped ones
 
@@ -88,7 +92,8 @@ class MessageHandler:
 
     async def handle(self, msg: ClaimedMessage) -> Completion | None:
         """The answer to store, or None when the message was settled otherwise."""
-        if self._stats.keep_ids:
+        self._stats.handled += 1
+        if self._stats.keep_ids and len(self._stats.handled_ids) < KEEP_IDS:
             self._stats.handled_ids.append(msg.id)
         settings = self._settings()
         if msg.attempts > settings.max_attempts:

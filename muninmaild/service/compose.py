@@ -22,6 +22,7 @@ from muninmaild.fetch.loop import FetchLoop
 from muninmaild.fetch.maildir import MaildirSource
 from muninmaild.fetch.source import MailSource
 from muninmaild.processing.processor import Processor
+from muninmaild.processing.retention import Retention
 from muninmaild.processing.shortcuts import shortcuts_for
 from muninmaild.redact import Redactor
 from muninmaild.store.repository import Repository
@@ -38,6 +39,7 @@ class Parts:
     processor: Processor
     fetchers: list[FetchLoop]
     instance_id: str
+    retention: Retention
     keywords: KeywordWriter | None = None  # accounts with write_keywords
     digest: DigestDelivery | None = None  # [digest] account
 
@@ -106,7 +108,8 @@ def build(settings: Settings, engine: AsyncEngine, redact: Redactor, *, once: bo
         )
         for source, account in zip(sources, settings.accounts, strict=True)
     ]
-    parts = Parts(repo, backend, processor, fetchers, me)
+    retention = Retention(repo, settings.database.retention_days)
+    parts = Parts(repo, backend, processor, fetchers, me, retention)
     parts.keywords = keyword_writer(settings, repo, me, redact, once=once)
     parts.digest = digest_delivery(settings, repo)
     return parts

@@ -72,7 +72,7 @@ async def run(
         parts = build(settings, engine, redact, once=once)
         try:
             if once:
-                return await _run_once(parts)
+                return await _run_once(parts, settings)
             return await _serve(parts, settings, redact, reload_settings)
         finally:
             await parts.backend.aclose()
@@ -80,12 +80,20 @@ async def run(
         await engine.dispose()
 
 
-async def _run_once(parts: Parts) -> int:
-    for fetcher in parts.fetchers:
-        await fetcher.run()
-    await parts.processor.run()
-    if parts.keywords is not None:
-        await parts.keywords.run()
+async def _run_once(parts: Parts, settings: Settings) -> int:
+    # Registered like a serving daemon: what crashed instances of this boot held is taken
+    # over first, and a run-once that is killed is rescued the same way.
+    member = _member(parts, settings)
+    await member.register()
+    try:
+        for fetcher in parts.fetchers:
+            await fetcher.run()
+        await parts.processor.run()
+        if parts.keywords is not None:
+            await parts.keywords.run()
+        await parts.retention.run_once()
+    finally:
+        await member.leave()
     rows = await parts.repo.results_for(parts.processor.stats.handled_ids)
     counts = await parts.repo.counts()
     statuses = [f.status for f in parts.fetchers]
@@ -117,6 +125,7 @@ async def _serve(
             tg.create_task(_watchdog(notifier, loops), name="watchdog"),
             tg.create_task(_status_updates(parts, notifier), name="status"),
             tg.create_task(member.run(), name="cluster"),
+            tg.create_task(parts.retention.run(), name="retention"),
         ]
         notifier.ready(await _status(parts))
         log.info("ready: %d account(s), backend %s", len(parts.fetchers), parts.backend.name)
@@ -132,6 +141,7 @@ async def _serve(
         parts.processor.stop(drain)
         await asyncio.wait(loops)
         member.stop()
+        parts.retention.stop()
         for task in beats[:2]:
             task.cancel()
     await member.leave()

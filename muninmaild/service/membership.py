@@ -2,8 +2,10 @@
 
 It registers itself (host, pid, version, start), renews a heartbeat so that `muninctl status`
 can tell which instances are alive, and marks itself stopped at the end, giving its fetch leases
-back. On PostgreSQL it also listens for the other instances' news (mail queued, a pause
-changed; `store/listen.py`), so idle workers here wake at once instead of at their next poll.
+back. At its start it rescues what instances of this host and boot left when they crashed
+(`rescue_dead`): their mailboxes and the rows they held. On PostgreSQL it also listens for
+the other instances' news (mail queued, a pause changed; `store/listen.py`), so idle workers
+here wake at once instead of at their next poll.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import logging
 import os
 import socket
 from collections.abc import Callable
+from pathlib import Path
 
 from muninmaild import __version__
 from muninmaild.records import InstanceInfo
@@ -20,6 +23,7 @@ from muninmaild.store.repository import Repository
 from muninmaild.waiting import wait_event
 
 log = logging.getLogger(__name__)
+BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
 
 class Membership:
@@ -38,17 +42,10 @@ class Membership:
         self._stopping = asyncio.Event()
 
     async def register(self) -> None:
-        host = socket.gethostname()
-        await self._reap_dead(host)
-        await self._repo.register_instance(InstanceInfo(self._id, host, os.getpid(), __version__))
-
-    async def _reap_dead(self, host: str) -> None:
-        """Instances of this host whose process is gone (killed, crashed) give their mailboxes
-        up now: a daemon restarted by systemd fetches at once, not after their leases run out."""
-        for instance_id, pid in await self._repo.running_on(host):
-            if not _process_exists(pid):
-                log.info("instance %s is gone; taking over its mailboxes", instance_id)
-                await self._repo.instance_stopped(instance_id)
+        host, boot = socket.gethostname(), boot_id()
+        await rescue_dead(self._repo, host, boot)
+        info = InstanceInfo(self._id, host, os.getpid(), __version__, boot)
+        await self._repo.register_instance(info)
 
     async def run(self) -> None:
         """Heartbeat (and on PostgreSQL keep listening) until `stop()`."""
@@ -73,10 +70,44 @@ class Membership:
     async def _beat(self) -> None:
         try:
             await self._repo.heartbeat(self._id)
+            await self._repo.fold_counters()  # keeps the queue counts' deltas few (PostgreSQL)
             if self._listener is not None:
                 await self._listener.ensure()
         except Exception as exc:  # the database is away: try again at the next beat
             log.warning("heartbeat failed: %s", exc)
+
+
+async def rescue_dead(repo: Repository, host: str, boot: str | None) -> int:
+    """Instances of this host and boot whose process is gone (killed, crashed) give up their
+    mailboxes and the rows they held now, not when their leases run out; how many rows.
+
+    Only the same boot tells for sure: a pid of another boot, or of a machine of the same
+    name, says nothing, and their rows and mailboxes wait for the leases as before. An
+    instance that recorded no boot id (an older version) gives up its mailboxes only.
+    """
+    released = 0
+    for instance_id, pid, its_boot in await repo.running_on(host):
+        if _process_exists(pid):
+            continue
+        if boot is not None and its_boot == boot:
+            note = f"its instance {instance_id} stopped without finishing (crashed or killed)"
+            rows = await repo.rescue_instance(instance_id, note)
+            released += rows
+            log.info(
+                "instance %s is gone; released %d message(s), took its mailboxes", instance_id, rows
+            )
+        elif its_boot is None:
+            log.info("instance %s is gone; taking over its mailboxes", instance_id)
+            await repo.instance_stopped(instance_id)
+    return released
+
+
+def boot_id(path: Path = BOOT_ID) -> str | None:
+    """This boot's id from the kernel; None where there is none (not Linux, no /proc)."""
+    try:
+        return path.read_text().strip() or None
+    except OSError:
+        return None
 
 
 def _process_exists(pid: int) -> bool:

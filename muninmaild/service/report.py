@@ -10,7 +10,7 @@ from muninmaild.records import FetchStatus, QueueCounts
 
 Json = dict[str, Any]
 
-DETAIL_LIMIT = 100
+DETAIL_LIMIT = 20  # messages shown in detail; the rest are counted (processing/handler.py)
 
 
 def render(
@@ -24,11 +24,12 @@ def render(
         lines.append(_fetch_line(status))
     for row in rows[:DETAIL_LIMIT]:
         lines += ["", *_message(row)]
-    if len(rows) > DETAIL_LIMIT:
-        lines += ["", f"... and {len(rows) - DETAIL_LIMIT} more"]
+    shown = min(len(rows), DETAIL_LIMIT)
+    if stats.handled > shown:
+        lines += ["", f"... and {stats.handled - shown} more (muninctl list shows them)"]
     lines += [
         "",
-        f"processed {len(rows)}: {stats.completed} completed, {stats.retried} to retry, "
+        f"processed {stats.handled}: {stats.completed} completed, {stats.retried} to retry, "
         f"{stats.failed} failed, {stats.snoozed} snoozed"
         + _without_request(stats.answers.cached, stats.answers.skipped_total),
         f"queue: {counts.status_line()}",

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from muninmaild.records import DigestRecord
 from muninmaild.store import rows
+from muninmaild.store.chunks import chunks
 from muninmaild.store.models import DigestDelivery, Email, EmailFlag, Result
 from muninmaild.store.rows import Json
 
@@ -60,9 +61,9 @@ class DigestStore:
             found = (await conn.execute(stmt)).all()
             flags: dict[int, list[str]] = {}
             ids = [r.id for r in found]
-            if ids:
+            for part in chunks(ids):
                 pairs = select(EmailFlag.email_id, EmailFlag.flag).where(
-                    EmailFlag.email_id.in_(ids)
+                    EmailFlag.email_id.in_(part)
                 )
                 for email_id, flag in (await conn.execute(pairs)).all():
                     flags.setdefault(email_id, []).append(flag)

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from muninmaild.records import KnownMessages, NewMessage, SyncAdvance, SyncState
 from muninmaild.store import rows
+from muninmaild.store.chunks import chunks
 from muninmaild.store.engine import dialect_insert
 from muninmaild.store.models import Email, FetchLease, MailboxState
 
@@ -84,12 +85,15 @@ class IngestStore:
         if not ids:
             return {}
         account = batch[0].account
-        stmt = (
-            select(Email.message_id, func.min(Email.id))
-            .where(Email.account == account, Email.message_id.in_(ids))
-            .group_by(Email.message_id)
-        )
-        return {mid: first for mid, first in (await conn.execute(stmt)).all() if mid}
+        out: dict[str, int] = {}
+        for part in chunks(sorted(ids)):
+            stmt = (
+                select(Email.message_id, func.min(Email.id))
+                .where(Email.account == account, Email.message_id.in_(part))
+                .group_by(Email.message_id)
+            )
+            out |= {mid: first for mid, first in (await conn.execute(stmt)).all() if mid}
+        return out
 
     async def sync_state(self, account: str, mailbox: str) -> SyncState:
         stmt = select(MailboxState.uidvalidity, MailboxState.highest_uid).where(

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from muninmaild.records import KeywordOutcome, KeywordTarget
 from muninmaild.store import rows
+from muninmaild.store.chunks import chunks
 from muninmaild.store.models import Email, EmailFlag, FetchLease, KeywordWrite, UTCDateTime
 from muninmaild.store.rows import Json
 
@@ -163,11 +164,12 @@ async def _flags(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, list[st
     out: dict[int, list[str]] = {}
     if not ids:
         return out
-    stmt = (
-        select(EmailFlag.email_id, EmailFlag.flag)
-        .where(EmailFlag.email_id.in_(ids))
-        .order_by(EmailFlag.email_id, EmailFlag.flag)
-    )
-    for email_id, flag in (await conn.execute(stmt)).all():
-        out.setdefault(email_id, []).append(flag)
+    for part in chunks(ids):
+        stmt = (
+            select(EmailFlag.email_id, EmailFlag.flag)
+            .where(EmailFlag.email_id.in_(part))
+            .order_by(EmailFlag.email_id, EmailFlag.flag)
+        )
+        for email_id, flag in (await conn.execute(stmt)).all():
+            out.setdefault(email_id, []).append(flag)
     return out

@@ -5,8 +5,12 @@
 `next_attempt_at`, says when a row may next be claimed: for a `pending` row that is after its
 backoff, for a `processing` row it is the end of the lease. So one partial index serves both
 kinds of claim (new work and the expired leases of crashed workers) in order, without a sort.
-There is deliberately no index led by `processing_status`: SQLite's planner would prefer it for
-the claim and sort every time.
+There is deliberately no full index led by `processing_status`: SQLite's planner would prefer it
+for the claim and sort every time. `ix_emails_active` is partial (the rows not completed), which
+SQLite uses only for queries that name its condition (`ACTIVE`), never for the claim.
+
+The counts of each status are not counted from `emails` but kept in `counters` by triggers
+(migration 0007), so that `status` costs the same at any size.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ from muninmaild.protocol import STATUSES
 
 Id = BigInteger().with_variant(Integer(), "sqlite")
 CLAIMABLE = "processing_status IN ('pending', 'processing')"
+ACTIVE = "processing_status <> 'completed'"  # the condition of ix_emails_active, as written
+COMPLETED = "processing_status = 'completed'"  # the condition of ix_emails_completed_at
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -78,6 +84,17 @@ class Email(Base):
         # A Maildir file is queued once, even by two fetchers racing for its folder.
         Index("uq_emails_source_key", "account", "mailbox", "source_key", unique=True),
         Index("ix_emails_updated_at", "updated_at"),
+        # `list --status` of the rows not completed, newest first (0007).
+        Index("ix_emails_active", "processing_status", "id", sqlite_where=text(ACTIVE)),
+        Index("ix_emails_created_at", "created_at"),  # `list --since`, the digest
+        Index("ix_emails_completed_at", "completed_at", sqlite_where=text(COMPLETED)),  # retention
+        # The newest error for `status`, without walking every row that has none.
+        Index(
+            "ix_emails_last_error",
+            "updated_at",
+            "id",
+            sqlite_where=text("last_error IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -173,7 +190,10 @@ class EmailFlag(Base):
 
 class TodoRow(Base):
     __tablename__ = "todos"
-    __table_args__ = (Index("ix_todos_email_id", "email_id"),)
+    __table_args__ = (
+        Index("ix_todos_email_id", "email_id"),
+        Index("ix_todos_open", "done", "due_date"),  # the open to-dos by date (0007)
+    )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     email_id: Mapped[int] = mapped_column(Id, ForeignKey("emails.id", ondelete="CASCADE"))
@@ -225,6 +245,9 @@ class Instance(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime)
     stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # /proc/sys/kernel/random/boot_id when it started: with the host and the pid, it tells an
+    # instance of this machine's current boot whose process is gone (crashed) (0007).
+    boot_id: Mapped[str | None] = mapped_column(String(64))
 
 
 KEYWORD_STATES = ("pending", "written", "skipped")
@@ -300,3 +323,25 @@ class AnswerCacheEntry(Base):
     tokens_in: Mapped[int] = mapped_column(Integer, default=0)
     tokens_out: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+COUNTED = (*STATUSES, "tokens_in", "tokens_out")
+
+
+class Counter(Base):
+    """A count kept by triggers (0007): rows of each `processing_status`, the token totals."""
+
+    __tablename__ = "counters"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
+
+
+class CounterDelta(Base):
+    """A change to a `Counter` not yet folded into it (PostgreSQL: one row per statement)."""
+
+    __tablename__ = "counter_deltas"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(32))
+    delta: Mapped[int] = mapped_column(BigInteger)

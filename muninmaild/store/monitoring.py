@@ -11,12 +11,12 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from muninmaild.records import MailboxFetch, Waiting
 from muninmaild.store.engine import dialect_insert
-from muninmaild.store.models import Email, MailboxState
+from muninmaild.store.models import CLAIMABLE, Email, MailboxState
 
 
 class MonitoringStore:
@@ -32,7 +32,7 @@ class MonitoringStore:
             func.count(case((due, 1))),
             func.min(Email.created_at),
             func.min(case((due, Email.next_attempt_at))),
-        ).where(Email.processing_status == "pending")
+        ).where(text(CLAIMABLE), Email.processing_status == "pending")  # the claim index
         async with self._reader.connect() as conn:
             count, oldest, oldest_due = (await conn.execute(stmt)).one()
         return Waiting(int(count), oldest, oldest_due)

@@ -10,13 +10,21 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, case, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from muninmaild.protocol import STATUSES
-from muninmaild.records import LastError, QueueCounts, TokenUsage
+from muninmaild.records import LastError, TokenUsage
 from muninmaild.store import rows
-from muninmaild.store.models import Email, EmailFlag, Result, TodoRow, TokenUsageRow
+from muninmaild.store.chunks import chunks
+from muninmaild.store.models import (
+    ACTIVE,
+    CLAIMABLE,
+    Email,
+    EmailFlag,
+    Result,
+    TodoRow,
+    TokenUsageRow,
+)
 from muninmaild.store.rows import Json
 
 
@@ -24,21 +32,6 @@ class Queries:
     _engine: AsyncEngine
     _reader: AsyncEngine  # the engine with READ_ONLY: no write lock taken on SQLite
     _clock: Callable[[], datetime]
-
-    async def counts(self) -> QueueCounts:
-        stmt = select(Email.processing_status, func.count()).group_by(Email.processing_status)
-        async with self._reader.connect() as conn:
-            found = dict((await conn.execute(stmt)).all())
-        return QueueCounts(**{s: int(found.get(s, 0)) for s in STATUSES})
-
-    async def token_totals(self) -> TokenUsage:
-        stmt = select(
-            func.coalesce(func.sum(TokenUsageRow.tokens_in), 0),
-            func.coalesce(func.sum(TokenUsageRow.tokens_out), 0),
-        )
-        async with self._reader.connect() as conn:
-            tokens_in, tokens_out = (await conn.execute(stmt)).one()
-        return TokenUsage(int(tokens_in), int(tokens_out))
 
     async def usage_since(self, since: datetime) -> tuple[int, int]:
         """Model requests that used tokens, and the tokens, since `since` (today's figures)."""
@@ -52,9 +45,12 @@ class Queries:
 
     async def results_for(self, ids: Sequence[int]) -> list[Json]:
         """The messages `ids` with their results, oldest first (the --once report)."""
-        where = Email.id.in_(ids)
+        found: list[Json] = []
         async with self._reader.connect() as conn:
-            return await _messages(conn, _with_results(where).order_by(Email.id), details=True)
+            for part in chunks(sorted(ids)):
+                stmt = _with_results(Email.id.in_(part)).order_by(Email.id)
+                found += await _messages(conn, stmt, details=True)
+        return found
 
     async def list_messages(
         self,
@@ -65,11 +61,15 @@ class Queries:
         details: bool = False,
     ) -> list[Json]:
         """The newest messages first, optionally of one status and queued since a time."""
-        stmt = _with_results(None).order_by(Email.id.desc()).limit(limit)
+        stmt = _with_results(None).limit(limit)
         if status is not None:
             stmt = stmt.where(Email.processing_status == status)
+            if status != "completed":
+                stmt = stmt.where(text(ACTIVE))  # names ix_emails_active's condition
         if since is not None:
-            stmt = stmt.where(Email.created_at >= since)
+            # Newest first by the time queued, which ix_emails_created_at gives in order.
+            stmt = stmt.where(Email.created_at >= since).order_by(Email.created_at.desc())
+        stmt = stmt.order_by(Email.id.desc())
         async with self._reader.connect() as conn:
             return await _messages(conn, stmt, details=details)
 
@@ -115,7 +115,10 @@ class Queries:
         pending = Email.processing_status == "pending"
         if not include_scheduled:
             pending = and_(pending, Email.next_attempt_at <= self._clock())
-        stmt = select(func.count()).where(or_(Email.processing_status == "processing", pending))
+        stmt = select(func.count()).where(
+            text(CLAIMABLE),  # read from the claim index, not the table
+            or_(Email.processing_status == "processing", pending),
+        )
         async with self._reader.connect() as conn:
             return int((await conn.execute(stmt)).scalar_one())
 
@@ -168,20 +171,22 @@ async def _messages(conn: AsyncConnection, stmt: Any, *, details: bool) -> list[
 
 async def _flags_by_email(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, list[str]]:
     out: dict[int, list[str]] = {}
-    stmt = select(EmailFlag.email_id, EmailFlag.flag).where(EmailFlag.email_id.in_(ids))
-    for email_id, flag in (await conn.execute(stmt)).all():
-        out.setdefault(email_id, []).append(flag)
+    for part in chunks(ids):
+        stmt = select(EmailFlag.email_id, EmailFlag.flag).where(EmailFlag.email_id.in_(part))
+        for email_id, flag in (await conn.execute(stmt)).all():
+            out.setdefault(email_id, []).append(flag)
     return out
 
 
 async def _todos_by_email(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, list[Json]]:
     out: dict[int, list[Json]] = {}
-    stmt = (
-        select(TodoRow.email_id, TodoRow.task, TodoRow.priority, TodoRow.due_date)
-        .add_columns(TodoRow.id, TodoRow.done)
-        .where(TodoRow.email_id.in_(ids))
-        .order_by(TodoRow.email_id, TodoRow.position)
-    )
-    for row in (await conn.execute(stmt)).all():
-        out.setdefault(row.email_id, []).append(rows.message_todo(row))
+    for part in chunks(ids):
+        stmt = (
+            select(TodoRow.email_id, TodoRow.task, TodoRow.priority, TodoRow.due_date)
+            .add_columns(TodoRow.id, TodoRow.done)
+            .where(TodoRow.email_id.in_(part))
+            .order_by(TodoRow.email_id, TodoRow.position)
+        )
+        for row in (await conn.execute(stmt)).all():
+            out.setdefault(row.email_id, []).append(rows.message_todo(row))
     return out

@@ -27,6 +27,8 @@ from muninmaild.records import (
 )
 from muninmaild.store import rows
 from muninmaild.store.answer_cache import AnswerCacheStore, drop_cached_answers
+from muninmaild.store.chunks import chunks
+from muninmaild.store.counters import CounterStore
 from muninmaild.store.digests import DigestStore
 from muninmaild.store.engine import READ_ONLY, dialect_insert
 from muninmaild.store.health import WriteHealth
@@ -47,6 +49,7 @@ from muninmaild.store.models import (
 )
 from muninmaild.store.monitoring import MonitoringStore
 from muninmaild.store.queries import Queries
+from muninmaild.store.retention import RetentionStore
 from muninmaild.store.todos import TodoStore
 
 _PROCESSING = text("emails.processing_status = 'processing'")
@@ -74,12 +77,14 @@ class Completion:
 class Repository(
     IngestStore,
     Queries,
+    CounterStore,
     ClusterStore,
     MonitoringStore,
     KeywordStore,
     TodoStore,
     DigestStore,
     AnswerCacheStore,
+    RetentionStore,
 ):
     """The queue's writes. Queueing fetched mail comes from `IngestStore`, the read-only queries
     from `Queries`, the instances' bookkeeping from `ClusterStore`, what monitoring reads from
@@ -153,8 +158,9 @@ class Repository(
         async with self._tx() as conn:
             # One statement per claim (a claim's rows share its token), usually one or two.
             for token, ids in ids_by_token.items():
-                params = {"ids": ids, "token": token, "now": now}
-                done.update((await conn.execute(_COMPLETE, params)).scalars().all())
+                for part in chunks(ids):
+                    params = {"ids": part, "token": token, "now": now}
+                    done.update((await conn.execute(_COMPLETE, params)).scalars().all())
             stored = [c for c in items if c.email_id in done]
             await _insert_results(conn, stored, now)
             await self._cache_answers(conn, _new_answers(stored), now)
@@ -209,19 +215,22 @@ class Repository(
             updated_at=now,
         )
         if ids is None:
-            chosen = select(Email.id).where(Email.processing_status == "failed")
+            choices = [select(Email.id).where(Email.processing_status == "failed")]
         else:
-            chosen = select(Email.id).where(
-                Email.id.in_(ids), Email.processing_status != "processing"
-            )
+            choices = [
+                select(Email.id).where(Email.id.in_(part), Email.processing_status != "processing")
+                for part in chunks(ids)
+            ]
+        requeued = 0
         async with self._tx() as conn:
-            await drop_cached_answers(conn, chosen)  # asked again, not answered from the cache
-            for model in (Result, EmailFlag, TodoRow, KeywordWrite):
-                await conn.execute(delete(model).where(model.email_id.in_(chosen)))
-            requeued = (await conn.execute(stmt.where(Email.id.in_(chosen)))).rowcount
+            for chosen in choices:
+                await drop_cached_answers(conn, chosen)  # asked again, not from the cache
+                for model in (Result, EmailFlag, TodoRow, KeywordWrite):
+                    await conn.execute(delete(model).where(model.email_id.in_(chosen)))
+                requeued += (await conn.execute(stmt.where(Email.id.in_(chosen)))).rowcount
             if requeued:
                 await self._notify(conn, "queued")
-            return requeued
+        return requeued
 
     async def next_due_in(self) -> float | None:
         """Seconds until the next claimable row is due; None if there is none."""
@@ -246,7 +255,7 @@ class Repository(
         if conn.dialect.name == "postgresql":
             await conn.execute(select(func.pg_notify(NOTIFY_CHANNEL, event)))
 
-    # -- pause and retention --------------------------------------------------------------------
+    # -- pause --------------------------------------------------------------------
 
     async def set_paused(self, component: str, paused: bool) -> None:
         if component not in COMPONENTS:
@@ -268,25 +277,6 @@ class Repository(
             rows = (await conn.execute(select(PauseState.component, PauseState.paused))).all()
             found = dict(rows)
         return {c: bool(found.get(c, False)) for c in COMPONENTS}
-
-    async def prune(self, retention_days: int) -> int:
-        """Drop results and bodies of messages completed before the retention window.
-
-        The row itself stays, so the message is never fetched or processed again.
-        """
-        if retention_days <= 0:
-            return 0
-        cutoff = self._clock() - timedelta(days=retention_days)
-        old = select(Email.id).where(
-            Email.processing_status == "completed", Email.completed_at < cutoff
-        )
-        async with self._tx() as conn:
-            for model in (Result, EmailFlag, TodoRow):
-                await conn.execute(delete(model).where(model.email_id.in_(old)))
-            pruned = await conn.execute(
-                update(Email).where(Email.id.in_(old), Email.body_text != "").values(body_text="")
-            )
-        return pruned.rowcount
 
 
 _CLAIM_COLUMNS = (

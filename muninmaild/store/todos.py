@@ -13,6 +13,7 @@ from sqlalchemy import case, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from muninmaild.store import rows
+from muninmaild.store.chunks import chunks
 from muninmaild.store.models import Email, TodoRow
 from muninmaild.store.rows import Json
 
@@ -59,9 +60,10 @@ class TodoStore:
         return [rows.todo_line(r, today) for r in found]
 
     async def todos_by_id(self, ids: Sequence[int], today: date) -> list[Json]:
-        stmt = _todo_lines().where(TodoRow.id.in_(ids))
+        found: list[Any] = []
         async with self._reader.connect() as conn:
-            found = (await conn.execute(stmt)).all()
+            for part in chunks(ids):
+                found += (await conn.execute(_todo_lines().where(TodoRow.id.in_(part)))).all()
         return [rows.todo_line(r, today) for r in found]
 
     async def set_todos_done(self, ids: Sequence[int], done: bool) -> tuple[int, list[int]]:
@@ -71,16 +73,19 @@ class TodoStore:
         """
         now = self._clock()
         async with self._tx() as conn:
-            known = set(
-                (await conn.execute(select(TodoRow.id).where(TodoRow.id.in_(ids)))).scalars()
-            )
+            known: set[int] = set()
+            for part in chunks(ids):
+                found = await conn.execute(select(TodoRow.id).where(TodoRow.id.in_(part)))
+                known.update(found.scalars())
             missing = sorted(set(ids) - known)
             if missing:
                 return 0, missing
-            stmt = (
-                update(TodoRow)
-                .where(TodoRow.id.in_(ids), TodoRow.done.is_(not done))
-                .values(done=done, done_at=now if done else None)
-            )
-            changed = (await conn.execute(stmt)).rowcount
+            changed = 0
+            for part in chunks(ids):
+                stmt = (
+                    update(TodoRow)
+                    .where(TodoRow.id.in_(part), TodoRow.done.is_(not done))
+                    .values(done=done, done_at=now if done else None)
+                )
+                changed += (await conn.execute(stmt)).rowcount
         return changed, []
