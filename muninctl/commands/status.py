@@ -76,7 +76,15 @@ def _cluster(cluster: dict[str, Any], me: str | None) -> list[str]:
     return output.table(INSTANCE_HEADERS, rows)
 
 
-ACCOUNT_HEADERS = ("ACCOUNT", "STATE", "CAUGHT UP", "LAST FETCH", "QUEUED", "LAST ERROR")
+ACCOUNT_HEADERS = (
+    "ACCOUNT",
+    "STATE",
+    "CAUGHT UP",
+    "LAST FETCH",
+    "QUEUED",
+    "BACKFILL",
+    "LAST ERROR",
+)
 STATE_COLOURS = {"idle": "green", "backoff": "red", "auth_failed": "red", "paused": "yellow"}
 
 
@@ -87,8 +95,18 @@ def _account(a: dict[str, Any]) -> list[output.Cell]:
         output.yes_no(a["caught_up"]),
         output.when(a["last_fetch_at"]),
         str(a["queued"]),
+        _backfill(a.get("backfill")),
         (output.text_or_dash(a["last_error"]), "red" if a["last_error"] else None),
     ]
+
+
+def _backfill(b: dict[str, Any] | None) -> str:
+    """The window, and how much of the mail there at the first sync it left out."""
+    if b is None:  # older daemons do not send it
+        return "-"
+    if b["window"] == "all" and not b["left_out"]:
+        return "all"
+    return f"{b['window']}, {b['left_out']} left out"
 
 
 def _database(d: dict[str, Any]) -> str:

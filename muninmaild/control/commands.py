@@ -132,6 +132,7 @@ class Commands:
         parts = self._parts
         tokens = await parts.repo.token_totals()
         today = views.start_of_day()
+        left_out = await parts.repo.backfill_left_out()
         return {
             "version": __version__,
             "pid": os.getpid(),
@@ -139,7 +140,7 @@ class Commands:
             "uptime_s": round(time.monotonic() - self._started, 1),
             "paused": await parts.repo.paused(),
             "queue": (await parts.repo.counts()).as_dict(),
-            "accounts": [self._account(f) for f in parts.fetchers],
+            "accounts": [self._account(f, left_out) for f in parts.fetchers],
             "model": {
                 "backend": parts.backend.name,
                 "model": parts.backend.model,
@@ -164,10 +165,12 @@ class Commands:
         entries = await self._parts.repo.answer_cache_size() if caching else None
         return views.shortcuts(found, entries)
 
-    def _account(self, fetcher: FetchLoop) -> Json:
+    def _account(self, fetcher: FetchLoop, left_out: dict[str, int]) -> Json:
         writer = self._parts.keywords
-        status = writer.status.get(fetcher.status.account) if writer else None
-        return views.account(fetcher.status) | {"keywords": views.keywords(status)}
+        name = fetcher.status.account
+        status = writer.status.get(name) if writer else None
+        backfill = views.backfill(fetcher.status, left_out.get(name, 0))
+        return views.account(fetcher.status) | {"keywords": views.keywords(status)} | backfill
 
     async def pause(self, args: PauseArgs) -> Json:
         return await self._set_paused(args.components, True)
