@@ -99,7 +99,7 @@ async def test_a_first_sync_cut_short_goes_on_with_the_same_rule(
     fill_maildir(tmp_path, [numbered_message(n) for n in (1, 2, 3)])
     _age(tmp_path)
     window = Backfill(timedelta(days=14))
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="disk"):
         await MaildirSource("m", tmp_path, ("INBOX",), 10**6, backfill=window).sync(_CutShort(repo))
     assert (await repo.sync_state("m", "INBOX")).backfill_uid == 3
     # Later mail (UID 4, old file time too) is not weighed; the rest of the first sync is.

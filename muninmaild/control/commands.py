@@ -34,7 +34,7 @@ from muninmaild.protocol import (
     TodosArgs,
     WaitIdleArgs,
 )
-from muninmaild.records import ReloadOutcome
+from muninmaild.records import ReloadOutcome, RequeueFilter
 from muninmaild.store.repository import Repository
 
 if TYPE_CHECKING:  # they load aioimaplib, which a daemon without IMAP accounts never needs
@@ -191,10 +191,28 @@ class Commands:
         return {"paused": await self._parts.repo.paused()}
 
     async def requeue(self, args: RequeueArgs) -> Json:
-        count = await self._parts.repo.requeue(list(args.ids) if args.ids else None)
+        chosen = RequeueFilter(
+            ids=args.ids,
+            since=args.since,
+            until=args.until,
+            account=args.account,
+            flag=args.flag,
+            status=args.status,
+            skipped=args.skipped,
+        )
+        matched = await self._parts.repo.count_requeue(chosen)
+        if args.count_only:
+            return {"requeued": 0, "matched": matched}
+        if matched > protocol.CONFIRM_ABOVE and not args.yes:
+            raise ProtocolError(
+                protocol.CONFIRM,
+                f"{matched} messages match: nothing was requeued; "
+                f"add --yes to requeue more than {protocol.CONFIRM_ABOVE} at once",
+            )
+        count = await self._parts.repo.requeue_matching(chosen)
         if count:
             self._parts.processor.wake()
-        return {"requeued": count}
+        return {"requeued": count, "matched": matched}
 
     async def list_messages(self, args: ListArgs) -> Json:
         found = await self._parts.repo.list_messages(

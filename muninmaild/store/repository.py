@@ -26,7 +26,7 @@ from muninmaild.records import (
     TokenUsage,
 )
 from muninmaild.store import rows
-from muninmaild.store.answer_cache import AnswerCacheStore, drop_cached_answers
+from muninmaild.store.answer_cache import AnswerCacheStore
 from muninmaild.store.digests import DigestStore
 from muninmaild.store.engine import READ_ONLY, dialect_insert
 from muninmaild.store.health import WriteHealth
@@ -38,7 +38,6 @@ from muninmaild.store.models import (
     CLAIMABLE,
     Email,
     EmailFlag,
-    KeywordWrite,
     PauseState,
     Result,
     TodoRow,
@@ -47,6 +46,7 @@ from muninmaild.store.models import (
 )
 from muninmaild.store.monitoring import MonitoringStore
 from muninmaild.store.queries import Queries
+from muninmaild.store.requeue import RequeueStore
 from muninmaild.store.todos import TodoStore
 
 _PROCESSING = text("emails.processing_status = 'processing'")
@@ -80,11 +80,12 @@ class Repository(
     TodoStore,
     DigestStore,
     AnswerCacheStore,
+    RequeueStore,
 ):
     """The queue's writes. Queueing fetched mail comes from `IngestStore`, the read-only queries
     from `Queries`, the instances' bookkeeping from `ClusterStore`, what monitoring reads from
     `MonitoringStore`; keywords to write back, to-dos closed by hand and delivered digests from
-    `KeywordStore`, `TodoStore`, `DigestStore`."""
+    `KeywordStore`, `TodoStore`, `DigestStore`; requeueing from `RequeueStore`."""
 
     def __init__(self, engine: AsyncEngine, clock: Callable[[], datetime] = utcnow) -> None:
         self._engine = engine
@@ -192,36 +193,6 @@ class Repository(
         if usage.tokens_in or usage.tokens_out:
             async with self._tx() as conn:
                 await _insert_usage(conn, email_id, model, usage, self._clock())
-
-    async def requeue(self, ids: Sequence[int] | None = None) -> int:
-        """Failed rows (all, or the given ids in any state but processing) back to pending.
-
-        A completed row that is requeued loses its old results here, so that processing it
-        again writes exactly one set; and the record of its keywords, so they are written anew.
-        """
-        now = self._clock()
-        stmt = update(Email).values(
-            processing_status="pending",
-            attempts=0,
-            next_attempt_at=now,
-            claimed_by=None,
-            last_error=None,
-            updated_at=now,
-        )
-        if ids is None:
-            chosen = select(Email.id).where(Email.processing_status == "failed")
-        else:
-            chosen = select(Email.id).where(
-                Email.id.in_(ids), Email.processing_status != "processing"
-            )
-        async with self._tx() as conn:
-            await drop_cached_answers(conn, chosen)  # asked again, not answered from the cache
-            for model in (Result, EmailFlag, TodoRow, KeywordWrite):
-                await conn.execute(delete(model).where(model.email_id.in_(chosen)))
-            requeued = (await conn.execute(stmt.where(Email.id.in_(chosen)))).rowcount
-            if requeued:
-                await self._notify(conn, "queued")
-            return requeued
 
     async def next_due_in(self) -> float | None:
         """Seconds until the next claimable row is due; None if there is none."""
