@@ -43,6 +43,8 @@ def render(s: dict[str, Any]) -> list[str]:
         lines[at:at] = [f"skip:       {_skip(model['skip'])}", f"cache:      {_cache(model)}"]
     if s.get("database"):  # older daemons do not send it
         lines.append(f"database:   {_database(s['database'])}")
+    if s.get("backlog"):  # older daemons do not send it
+        lines.insert(3, f"backlog:    {backlog_line(s['backlog'])}")
     if s["accounts"]:
         lines += ["", *output.table(ACCOUNT_HEADERS, [_account(a) for a in s["accounts"]])]
         lines += keyword_lines(s["accounts"])
@@ -107,6 +109,26 @@ def _backfill(b: dict[str, Any] | None) -> str:
     if b["window"] == "all" and not b["left_out"]:
         return "all"
     return f"{b['window']}, {b['left_out']} left out"
+
+
+LIMITED_BY = {"pace": "at the recent pace", "budget": "at the model budget's pace"}
+
+
+def backlog_line(b: dict[str, Any]) -> str:
+    """How much is left and when it will be done, in words."""
+    left = f"{b['messages']} message(s) to process"
+    if not b["messages"]:
+        return "none"
+    if b["limited_by"] == "paused":
+        return f"{left}; the processor is paused"
+    if b["eta_s"] is None:
+        return f"{left}; no pace measured yet"
+    rate = b["pace_per_min"] if b["limited_by"] == "pace" else b["budget_per_min"]
+    how = LIMITED_BY.get(b["limited_by"], "")
+    return (
+        f"{left}, done in about {output.duration(b['eta_s'])} "
+        f"({output.when(b['done_at'])}, {how} of {rate:g}/min)"
+    )
 
 
 def _database(d: dict[str, Any]) -> str:

@@ -12,13 +12,13 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from muninmaild import __version__, protocol
 from muninmaild.ai.base import Backend
 from muninmaild.ai.factory import budget_of
-from muninmaild.control import results, views
+from muninmaild.control import backlog, results, views
 from muninmaild.fetch.loop import FetchLoop
 from muninmaild.processing.processor import Processor
 from muninmaild.protocol import (
@@ -133,13 +133,16 @@ class Commands:
         tokens = await parts.repo.token_totals()
         today = views.start_of_day()
         left_out = await parts.repo.backfill_left_out()
+        paused = await parts.repo.paused()
+        queue = (await parts.repo.counts()).as_dict()
+        usage = await parts.repo.usage_since(today)
         return {
             "version": __version__,
             "pid": os.getpid(),
             "instance": parts.instance_id,
             "uptime_s": round(time.monotonic() - self._started, 1),
-            "paused": await parts.repo.paused(),
-            "queue": (await parts.repo.counts()).as_dict(),
+            "paused": paused,
+            "queue": queue,
             "accounts": [self._account(f, left_out) for f in parts.fetchers],
             "model": {
                 "backend": parts.backend.name,
@@ -147,7 +150,7 @@ class Commands:
                 "tokens_in": tokens.tokens_in,
                 "tokens_out": tokens.tokens_out,
                 "hold": views.hold(parts.processor.hold.active()),
-                "today": views.today(await parts.repo.usage_since(today), budget_of(parts.backend))
+                "today": views.today(usage, budget_of(parts.backend))
                 | views.answers_today(await parts.repo.answers_since(today)),
             }
             | await self._shortcuts(),
@@ -156,7 +159,24 @@ class Commands:
             "database": views.database(parts.repo.health),
             "cluster": views.cluster(await parts.repo.cluster(self._alive_within_s)),
             "waiting": views.waiting(await parts.repo.waiting(), datetime.now(UTC)),
+            "backlog": await self._backlog(queue, paused, usage),
         }
+
+    async def _backlog(self, queue: Json, paused: dict[str, bool], usage: tuple[int, int]) -> Json:
+        """What is left, the pace and the budget, and when it will be done (control/backlog.py)."""
+        now = datetime.now(UTC)
+        since = now - timedelta(seconds=backlog.PACE_WINDOW_S)
+        pace = backlog.Pace(*await self._parts.repo.answer_pace(since))
+        budget = budget_of(self._parts.backend)
+        hold = self._parts.processor.hold.active()
+        return backlog.estimate(
+            queue["pending"] + queue["processing"],
+            backlog.per_minute(pace, now),
+            backlog.budget_per_minute(budget.limits if budget else None, usage),
+            paused=paused["processor"],
+            held_until=hold.until if hold is not None else None,
+            now=now,
+        )
 
     async def _shortcuts(self) -> Json:
         """`ai.skip` and the answer cache, with the cache's size when it is on."""
