@@ -33,10 +33,13 @@ def line(status: Json, done_before: int) -> str:
     left = int(backlog.get("messages", status["queue"]["pending"]))
     done = max(finished(status) - done_before, 0)
     parts = [f"{done} of {done + left} done"]
+    rate = backlog.get(
+        "budget_per_min" if backlog.get("limited_by") == "budget" else "pace_per_min"
+    )
     if backlog.get("limited_by") == "paused":
         parts.append("processor paused")
-    elif backlog.get("pace_per_min") is not None:
-        parts.append(f"{backlog['pace_per_min']:g}/min")
+    elif rate is not None:
+        parts.append(f"{rate:g}/min")
     if left and backlog.get("eta_s") is not None and backlog.get("limited_by") != "paused":
         parts.append(f"about {output.duration(backlog['eta_s'])} left")
     return ", ".join(parts)
