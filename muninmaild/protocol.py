@@ -26,6 +26,7 @@ NAME = "muninmaild"
 PROTOCOL = 1
 MAX_REQUEST_BYTES = 64 * 1024
 MAX_IDS = 1000  # per requeue request; the client sends more in several requests
+CONFIRM_ABOVE = 1000  # a requeue of more messages than this must say `yes`
 MAX_LIMIT = 1000
 MAX_ID = 2**63 - 1
 MAX_WAIT_S = 3600.0
@@ -44,10 +45,12 @@ TOO_LARGE = "too_large"
 TIMEOUT = "timeout"
 INVALID_CONFIG = "invalid_config"
 NOT_CONFIGURED = "not_configured"
+CONFIRM = "confirm"  # a requeue of many messages without `yes`: nothing was done
 
 # The parts that can be paused, and the states of a message in the queue (`processing_status`).
 COMPONENTS = ("fetcher", "processor")
 STATUSES = ("pending", "processing", "completed", "failed")
+REQUEUE_STATUSES = ("pending", "completed", "failed")  # a row being processed is never requeued
 
 RequestId = int | str | None
 
@@ -77,7 +80,18 @@ class PauseArgs:
 
 @dataclass(frozen=True)
 class RequeueArgs:
-    ids: tuple[int, ...] | None  # None: every failed message
+    """Messages chosen by every condition given (`failed`: `status` "failed"); `count_only`
+    counts them and changes nothing; `yes` allows more than CONFIRM_ABOVE."""
+
+    ids: tuple[int, ...] | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    account: str | None = None
+    flag: str | None = None
+    status: str | None = None
+    skipped: bool = False
+    yes: bool = False
+    count_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -210,16 +224,40 @@ def _pause_args(a: _Args) -> PauseArgs:
 
 
 def _requeue_args(a: _Args) -> RequeueArgs:
-    ids, failed = a.get("ids"), a.boolean("failed")
-    if (ids is None) == (not failed):
-        raise ProtocolError(BAD_REQUEST, "requeue: give either ids or failed: true")
+    status = a.choice("status", REQUEUE_STATUSES)
+    if a.boolean("failed"):
+        if status not in (None, "failed"):
+            raise ProtocolError(BAD_REQUEST, f"requeue: failed: true and status {status!r}")
+        status = "failed"
+    found = RequeueArgs(
+        ids=_requeue_ids(a),
+        since=_since(a),
+        until=_since(a, "until"),
+        account=a.string("account"),
+        flag=a.string("flag"),
+        status=status,
+        skipped=a.boolean("skipped"),
+        yes=a.boolean("yes"),
+        count_only=a.boolean("count_only"),
+    )
+    chosen = (found.ids, found.since, found.until, found.account, found.flag, found.status)
+    if all(c is None for c in chosen) and not found.skipped:
+        raise ProtocolError(
+            BAD_REQUEST,
+            "requeue: choose messages: ids, failed, status, since, until, account, flag or skipped",
+        )
+    return found
+
+
+def _requeue_ids(a: _Args) -> tuple[int, ...] | None:
+    ids = a.get("ids")
     if ids is None:
-        return RequeueArgs(None)
+        return None
     if not isinstance(ids, list) or not 0 < len(ids) <= MAX_IDS:
         raise a.fail("ids", f"a list of 1 to {MAX_IDS} message ids")
     if not all(_is_int(i) and 0 < i <= MAX_ID for i in ids):
         raise a.fail("ids", "a list of positive integers")
-    return RequeueArgs(tuple(ids))
+    return tuple(ids)
 
 
 def _list_args(a: _Args) -> ListArgs:
@@ -231,8 +269,8 @@ def _list_args(a: _Args) -> ListArgs:
     )
 
 
-def _since(a: _Args) -> datetime | None:
-    value = a.get("since")
+def _since(a: _Args, key: str = "since") -> datetime | None:
+    value = a.get(key)
     if value is None:
         return None
     try:
@@ -240,7 +278,7 @@ def _since(a: _Args) -> datetime | None:
     except ValueError:
         when = None
     if when is None:
-        raise a.fail("since", "an ISO 8601 date or time such as 2026-11-29T08:00:00Z")
+        raise a.fail(key, "an ISO 8601 date or time such as 2026-11-29T08:00:00Z")
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 

@@ -58,6 +58,11 @@ class Analysis:
     todos: tuple[Todo, ...]
 
 
+# The skip reason of mail the first sync leaves out (an account's `backfill`): the row is
+# completed without the model, and `requeue --skipped` finds it by this exact text.
+BACKFILL_NOTE = "older than the backfill window"
+
+
 @dataclass(frozen=True)
 class NewMessage:
     """A fetched message ready to be queued.
@@ -100,12 +105,16 @@ class SyncAdvance:
     mailbox: str
     uidvalidity: int | None
     highest_uid: int
+    # The first sync's end: UIDs up to it are weighed against the backfill window; None keeps
+    # what is stored (only a first sync, or one after a UIDVALIDITY change, sets it).
+    backfill_uid: int | None = None
 
 
 @dataclass(frozen=True)
 class SyncState:
     uidvalidity: int | None = None
     highest_uid: int = 0
+    backfill_uid: int = 0  # UIDs up to this one are weighed against the backfill window
 
 
 MessageKey = tuple[datetime | None, str, str, int]  # date, sender, subject, size
@@ -157,6 +166,7 @@ class FetchStatus:
     queued: int = 0
     last_success_at: datetime | None = None  # the last sync that succeeded (this process)
     errors: int = 0  # syncs that failed since this process started
+    backfill: str = "all"  # the account's backfill window, as configured
 
 
 @dataclass(frozen=True)
@@ -319,3 +329,20 @@ class RetentionStatus:
         self.last_run_at = at
         self.removed = removed
         self.removed_total += removed
+
+
+@dataclass(frozen=True)
+class RequeueFilter:
+    """Which messages `requeue` sends through the model again: every condition given must hold.
+
+    `since`/`until` bound the message's date (its Date header); `skipped` takes the mail the
+    backfill window left out. A row being processed is never requeued.
+    """
+
+    ids: tuple[int, ...] | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    account: str | None = None
+    flag: str | None = None
+    status: str | None = None
+    skipped: bool = False

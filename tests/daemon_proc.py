@@ -39,6 +39,7 @@ name = "demo"
 source = "maildir"
 path = "{maildir}"
 poll_interval = 1
+backfill = "all"
 """
     path.write_text(text + extra)
     return path

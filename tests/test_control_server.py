@@ -464,9 +464,9 @@ async def test_requeue_list_show_and_todos(client: Client, served: Served) -> No
     status = await client.result("status")
     assert status["last_error"]["message"] == "the model refused"
 
-    assert await client.result("requeue", failed=True) == {"requeued": 1}
+    assert await client.result("requeue", failed=True) == {"requeued": 1, "matched": 1}
     assert (await client.result("show", id=claimed.id))["message"]["attempts"] == 0
-    assert await client.result("requeue", ids=[claimed.id, 999]) == {"requeued": 1}
+    assert await client.result("requeue", ids=[claimed.id, 999]) == {"requeued": 1, "matched": 1}
     assert await client.result("todos") == {"todos": []}
     missing = await client.call("show", id=999)
     assert missing["error"] == {"code": "not_found", "message": "there is no message 999"}

@@ -248,8 +248,9 @@ def test_shell_completion_script() -> None:
     [
         (["show", "999999"], 1, "there is no message 999999 (not_found)"),
         (["fetch-now", "nope"], 1, "there is no account 'nope'"),
-        (["requeue"], 2, "give message ids"),
-        (["requeue", "--failed", "3"], 2, "give message ids"),
+        (["requeue"], 2, "choose messages"),
+        (["requeue", "--status", "processing"], 2, "'processing' is not one of"),
+        (["requeue", "--since", "soon"], 2, "use an age such as"),
         (["requeue", "x1"], 2, "not a message id"),
         (["requeue", "-"], 2, "no message ids on standard input"),
         (["list", "--limit", "0"], 2, "--limit"),

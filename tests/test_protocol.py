@@ -38,7 +38,25 @@ def line(message: Any) -> bytes:
         ("pause", {"what": "fetcher"}, PauseArgs(("fetcher",))),
         ("resume", {"what": "processor"}, PauseArgs(("processor",))),
         ("requeue", {"ids": [3, 1]}, RequeueArgs((3, 1))),
-        ("requeue", {"failed": True}, RequeueArgs(None)),
+        ("requeue", {"failed": True}, RequeueArgs(status="failed")),
+        ("requeue", {"ids": [1], "failed": True}, RequeueArgs((1,), status="failed")),
+        (
+            "requeue",
+            {"skipped": True, "account": "work", "until": "2026-11-01", "yes": True},
+            RequeueArgs(
+                skipped=True, account="work", until=datetime(2026, 11, 1, tzinfo=UTC), yes=True
+            ),
+        ),
+        (
+            "requeue",
+            {"flag": "urgent", "status": "completed", "since": "2026-11-01", "count_only": True},
+            RequeueArgs(
+                flag="urgent",
+                status="completed",
+                since=datetime(2026, 11, 1, tzinfo=UTC),
+                count_only=True,
+            ),
+        ),
         ("list", {}, ListArgs(None, None, 50, False)),
         (
             "list",
@@ -81,9 +99,13 @@ def test_since_keeps_its_offset_and_args_may_be_left_out() -> None:
         ("ping", {"x": 1}, "unknown argument 'x'"),
         ("pause", {"what": "everything"}, "what must be one of fetcher, processor, both"),
         ("pause", {"what": 1}, "what must be one of"),
-        ("requeue", {}, "either ids or failed"),
-        ("requeue", {"ids": [1], "failed": True}, "either ids or failed"),
-        ("requeue", {"failed": False}, "either ids or failed"),
+        ("requeue", {}, "choose messages"),
+        ("requeue", {"failed": False}, "choose messages"),
+        ("requeue", {"yes": True}, "choose messages"),
+        ("requeue", {"status": "processing"}, "status must be one of pending, completed, failed"),
+        ("requeue", {"failed": True, "status": "pending"}, "failed: true and status 'pending'"),
+        ("requeue", {"until": "soon"}, "until must be an ISO 8601 date"),
+        ("requeue", {"flag": ""}, "flag must be a non-empty string"),
         ("requeue", {"failed": "yes"}, "failed must be true or false"),
         ("requeue", {"ids": []}, "a list of 1 to 1000"),
         ("requeue", {"ids": "1,2"}, "a list of 1 to 1000"),

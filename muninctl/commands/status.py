@@ -45,6 +45,8 @@ def render(s: dict[str, Any]) -> list[str]:
         lines.append(f"database:   {_database(s['database'])}")
     if s.get("retention"):  # older daemons do not send it
         lines.append(f"retention:  {_retention(s['retention'])}")
+    if s.get("backlog"):  # older daemons do not send it
+        lines.insert(3, f"backlog:    {backlog_line(s['backlog'])}")
     if s["accounts"]:
         lines += ["", *output.table(ACCOUNT_HEADERS, [_account(a) for a in s["accounts"]])]
         lines += keyword_lines(s["accounts"])
@@ -87,7 +89,15 @@ def _cluster(cluster: dict[str, Any], me: str | None) -> list[str]:
     return output.table(INSTANCE_HEADERS, rows)
 
 
-ACCOUNT_HEADERS = ("ACCOUNT", "STATE", "CAUGHT UP", "LAST FETCH", "QUEUED", "LAST ERROR")
+ACCOUNT_HEADERS = (
+    "ACCOUNT",
+    "STATE",
+    "CAUGHT UP",
+    "LAST FETCH",
+    "QUEUED",
+    "BACKFILL",
+    "LAST ERROR",
+)
 STATE_COLOURS = {"idle": "green", "backoff": "red", "auth_failed": "red", "paused": "yellow"}
 
 
@@ -98,8 +108,38 @@ def _account(a: dict[str, Any]) -> list[output.Cell]:
         output.yes_no(a["caught_up"]),
         output.when(a["last_fetch_at"]),
         str(a["queued"]),
+        _backfill(a.get("backfill")),
         (output.text_or_dash(a["last_error"]), "red" if a["last_error"] else None),
     ]
+
+
+def _backfill(b: dict[str, Any] | None) -> str:
+    """The window, and how much of the mail there at the first sync it left out."""
+    if b is None:  # older daemons do not send it
+        return "-"
+    if b["window"] == "all" and not b["left_out"]:
+        return "all"
+    return f"{b['window']}, {b['left_out']} left out"
+
+
+LIMITED_BY = {"pace": "at the recent pace", "budget": "at the model budget's pace"}
+
+
+def backlog_line(b: dict[str, Any]) -> str:
+    """How much is left and when it will be done, in words."""
+    left = f"{b['messages']} message(s) to process"
+    if not b["messages"]:
+        return "none"
+    if b["limited_by"] == "paused":
+        return f"{left}; the processor is paused"
+    if b["eta_s"] is None:
+        return f"{left}; no pace measured yet"
+    rate = b["pace_per_min"] if b["limited_by"] == "pace" else b["budget_per_min"]
+    how = LIMITED_BY.get(b["limited_by"], "")
+    return (
+        f"{left}, done in about {output.duration(b['eta_s'])} "
+        f"({output.when(b['done_at'])}, {how} of {rate:g}/min)"
+    )
 
 
 def _database(d: dict[str, Any]) -> str:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
 import click
 
-from muninctl import context, output
+from muninctl import context, output, progress
+from muninctl.client import Connection
 from muninmaild import protocol
 
 
@@ -26,10 +30,19 @@ def command(timeout: float, ignore_retries: bool) -> None:
     """Wait until every fetcher has caught up and nothing is pending or processing.
 
     A message waiting for a later retry counts as pending, so without --ignore-retries the wait
-    runs into its timeout; so does a paused processor with work queued.
+    runs into its timeout; so does a paused processor with work queued. On a terminal a line
+    shows the progress meanwhile (done of total, the pace, the time left).
     """
     args = {"timeout": timeout, "ignore_retries": ignore_retries}
-    result = context.call("wait-idle", args, wait=timeout)
+
+    opts = context.options()  # read here: click's context does not reach another thread
+
+    def wait() -> dict[str, Any]:
+        with Connection(opts.socket, opts.timeout) as conn:
+            return conn.call("wait-idle", args, timeout=conn.timeout + timeout)
+
+    on_terminal = sys.stdout.isatty() and not context.options().json
+    result = progress.wait_with_progress(context.connect, wait) if on_terminal else wait()
     if context.options().json:
         output.echo_json(result)
     else:

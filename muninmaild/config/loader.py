@@ -20,6 +20,7 @@ from typing import Any
 
 from muninmaild.config.reader import TableReader, path_value
 from muninmaild.config.settings import (
+    BACKFILL_PATTERN,
     DEFAULT_FLAGS,
     REASONING_EFFORTS,
     SKIP_KINDS,
@@ -169,6 +170,12 @@ def _account(item: object, index: int, creds: Path | None) -> AccountSettings:
         max_message_size=r.integer("max_message_size", d.max_message_size, minimum=1024),
         write_keywords=r.boolean("write_keywords", d.write_keywords),
         send_body=r.boolean("send_body", d.send_body),
+        backfill=r.string(
+            "backfill",
+            d.backfill,
+            pattern=BACKFILL_PATTERN,
+            wanted='"all", "none", or days or weeks such as "14d" or "2w"',
+        ),
     )
     r.finish()
     if source == "maildir" and account.path is None:

@@ -32,8 +32,15 @@ class TableReader:
         return ConfigError(self.where(key), message)
 
     def string(
-        self, key: str, default: str, *, pattern: str | None = None, required: bool = False
+        self,
+        key: str,
+        default: str,
+        *,
+        pattern: str | None = None,
+        required: bool = False,
+        wanted: str | None = None,
     ) -> str:
+        """`wanted` says in words what `pattern` takes, for the error."""
         value = self._get(key)
         if value is None:
             if required:
@@ -42,6 +49,8 @@ class TableReader:
         if not isinstance(value, str):
             raise self._fail(key, f"must be a string, not {_kind(value)}")
         if pattern and not re.fullmatch(pattern, value):
+            if wanted:
+                raise self._fail(key, f"must be {wanted}, not {value!r}")
             raise self._fail(key, f"{value!r} does not match {pattern}")
         return value
 

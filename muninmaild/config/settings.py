@@ -6,6 +6,7 @@ Plain frozen dataclasses with no I/O, so tests can build them directly.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -121,6 +122,27 @@ class AccountSettings:
     write_keywords: bool = False  # flags become IMAP keywords on the message (docs/keywords.md)
     # False: the model sees the headers the prompt uses, the subject and attachment names only.
     send_body: bool = True
+    # What the first sync of a mailbox sends to the model: mail of the last "14d" (days) or
+    # "2w" (weeks), "all", or "none"; older mail gets its row, completed without the model.
+    backfill: str = "14d"
+
+    @property
+    def backfill_window(self) -> timedelta | None:
+        """How far back the first sync goes; None: all mail (`backfill_window` below)."""
+        return backfill_window(self.backfill)
+
+
+BACKFILL_PATTERN = r"all|none|[0-9]{1,5}[dw]"
+
+
+def backfill_window(text: str) -> timedelta | None:
+    """`backfill`'s value as a window: None for "all", zero for "none", else days or weeks."""
+    if text == "all":
+        return None
+    if text == "none":
+        return timedelta(0)
+    days = int(text[:-1]) * (7 if text.endswith("w") else 1)
+    return timedelta(days=days)
 
 
 @dataclass(frozen=True)

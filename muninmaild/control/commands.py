@@ -12,13 +12,13 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from muninmaild import __version__, protocol
 from muninmaild.ai.base import Backend
 from muninmaild.ai.factory import budget_of
-from muninmaild.control import results, views
+from muninmaild.control import backlog, results, views
 from muninmaild.fetch.loop import FetchLoop
 from muninmaild.processing.processor import Processor
 from muninmaild.processing.retention import Retention
@@ -35,7 +35,7 @@ from muninmaild.protocol import (
     TodosArgs,
     WaitIdleArgs,
 )
-from muninmaild.records import ReloadOutcome
+from muninmaild.records import ReloadOutcome, RequeueFilter
 from muninmaild.store.repository import Repository
 
 if TYPE_CHECKING:  # they load aioimaplib, which a daemon without IMAP accounts never needs
@@ -135,21 +135,25 @@ class Commands:
         parts = self._parts
         tokens = await parts.repo.token_totals()
         today = views.start_of_day()
+        left_out = await parts.repo.backfill_left_out()
+        paused = await parts.repo.paused()
+        queue = (await parts.repo.counts()).as_dict()
+        usage = await parts.repo.usage_since(today)
         return {
             "version": __version__,
             "pid": os.getpid(),
             "instance": parts.instance_id,
             "uptime_s": round(time.monotonic() - self._started, 1),
-            "paused": await parts.repo.paused(),
-            "queue": (await parts.repo.counts()).as_dict(),
-            "accounts": [self._account(f) for f in parts.fetchers],
+            "paused": paused,
+            "queue": queue,
+            "accounts": [self._account(f, left_out) for f in parts.fetchers],
             "model": {
                 "backend": parts.backend.name,
                 "model": parts.backend.model,
                 "tokens_in": tokens.tokens_in,
                 "tokens_out": tokens.tokens_out,
                 "hold": views.hold(parts.processor.hold.active()),
-                "today": views.today(await parts.repo.usage_since(today), budget_of(parts.backend))
+                "today": views.today(usage, budget_of(parts.backend))
                 | views.answers_today(await parts.repo.answers_since(today)),
             }
             | await self._shortcuts(),
@@ -159,7 +163,24 @@ class Commands:
             "cluster": views.cluster(await parts.repo.cluster(self._alive_within_s)),
             "waiting": views.waiting(await parts.repo.waiting(), datetime.now(UTC)),
             "retention": views.retention(parts.retention.status),
+            "backlog": await self._backlog(queue, paused, usage),
         }
+
+    async def _backlog(self, queue: Json, paused: dict[str, bool], usage: tuple[int, int]) -> Json:
+        """What is left, the pace and the budget, and when it will be done (control/backlog.py)."""
+        now = datetime.now(UTC)
+        since = now - timedelta(seconds=backlog.PACE_WINDOW_S)
+        pace = backlog.Pace(*await self._parts.repo.answer_pace(since))
+        budget = budget_of(self._parts.backend)
+        hold = self._parts.processor.hold.active()
+        return backlog.estimate(
+            queue["pending"] + queue["processing"],
+            backlog.per_minute(pace, now),
+            backlog.budget_per_minute(budget.limits if budget else None, usage),
+            paused=paused["processor"],
+            held_until=hold.until if hold is not None else None,
+            now=now,
+        )
 
     async def _shortcuts(self) -> Json:
         """`ai.skip` and the answer cache, with the cache's size when it is on."""
@@ -168,10 +189,12 @@ class Commands:
         entries = await self._parts.repo.answer_cache_size() if caching else None
         return views.shortcuts(found, entries)
 
-    def _account(self, fetcher: FetchLoop) -> Json:
+    def _account(self, fetcher: FetchLoop, left_out: dict[str, int]) -> Json:
         writer = self._parts.keywords
-        status = writer.status.get(fetcher.status.account) if writer else None
-        return views.account(fetcher.status) | {"keywords": views.keywords(status)}
+        name = fetcher.status.account
+        status = writer.status.get(name) if writer else None
+        backfill = views.backfill(fetcher.status, left_out.get(name, 0))
+        return views.account(fetcher.status) | {"keywords": views.keywords(status)} | backfill
 
     async def pause(self, args: PauseArgs) -> Json:
         return await self._set_paused(args.components, True)
@@ -192,10 +215,28 @@ class Commands:
         return {"paused": await self._parts.repo.paused()}
 
     async def requeue(self, args: RequeueArgs) -> Json:
-        count = await self._parts.repo.requeue(list(args.ids) if args.ids else None)
+        chosen = RequeueFilter(
+            ids=args.ids,
+            since=args.since,
+            until=args.until,
+            account=args.account,
+            flag=args.flag,
+            status=args.status,
+            skipped=args.skipped,
+        )
+        matched = await self._parts.repo.count_requeue(chosen)
+        if args.count_only:
+            return {"requeued": 0, "matched": matched}
+        if matched > protocol.CONFIRM_ABOVE and not args.yes:
+            raise ProtocolError(
+                protocol.CONFIRM,
+                f"{matched} messages match: nothing was requeued; "
+                f"add --yes to requeue more than {protocol.CONFIRM_ABOVE} at once",
+            )
+        count = await self._parts.repo.requeue_matching(chosen)
         if count:
             self._parts.processor.wake()
-        return {"requeued": count}
+        return {"requeued": count, "matched": matched}
 
     async def list_messages(self, args: ListArgs) -> Json:
         found = await self._parts.repo.list_messages(

@@ -41,6 +41,12 @@ def account(status: FetchStatus) -> Json:
     }
 
 
+def backfill(status: FetchStatus, left_out: int) -> Json:
+    """The account's backfill window ("14d", "all", "none") and how much of the mail there at
+    its first sync it left out (less what was requeued since)."""
+    return {"backfill": {"window": status.backfill, "left_out": left_out}}
+
+
 def waiting(found: Waiting, now: datetime) -> Json:
     """Pending messages still to be taken: how many are due now, and how long mail has waited."""
     return {

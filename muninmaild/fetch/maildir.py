@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from muninmaild.errors import FetchError
+from muninmaild.fetch.backfill import Backfill
 from muninmaild.fetch.lease import LeaseStore, MailboxLeases
 from muninmaild.fetch.source import MessageStore, digest_note, oversize_note
 from muninmaild.mail.parse import parse_message
-from muninmaild.records import NewMessage, SyncAdvance
+from muninmaild.records import BACKFILL_NOTE, NewMessage, SyncAdvance
 
 MAILDIR_UIDVALIDITY = 1
 BATCH = 200
@@ -32,6 +33,7 @@ class _File:
     key: str
     path: Path
     size: int
+    mtime: float  # the delivery time: a Maildir's INTERNALDATE
 
 
 class MaildirSource:
@@ -42,12 +44,15 @@ class MaildirSource:
         mailboxes: tuple[str, ...],
         max_message_size: int,
         leases: tuple[LeaseStore, str, float] | None = None,
+        backfill: Backfill | None = None,
     ) -> None:
-        """`leases`: the store, this instance's id and the lease's lifetime in seconds."""
+        """`leases`: the store, this instance's id and the lease's lifetime in seconds;
+        `backfill`: the account's window (None: all mail goes to the model)."""
         self.account = account
         self._root = root
         self._mailboxes = mailboxes
         self._max_size = max_message_size
+        self._backfill = backfill or Backfill()
         self._leases = MailboxLeases(leases[0], account, leases[1], leases[2]) if leases else None
 
     async def sync(self, store: MessageStore) -> int:
@@ -64,21 +69,36 @@ class MaildirSource:
         folder = self._root if mailbox == "INBOX" else self._root / f".{mailbox}"
         known = await store.known_source_keys(self.account, mailbox)
         files = [f for f in _list(folder) if f.key not in known]
-        uid = (await store.sync_state(self.account, mailbox)).highest_uid
+        state = await store.sync_state(self.account, mailbox)
+        uid = state.highest_uid
+        bound = self._backfill.bound(state, uid + len(files))
         added = 0
         for start in range(0, len(files), BATCH):
             chunk = files[start : start + BATCH]
+            old = self._left_out(chunk, uid, bound)
             # Parsing is CPU work: off the event loop, so the watchdog keeps ticking.
-            batch = await asyncio.to_thread(self._read_batch, chunk, mailbox, uid)
+            batch = await asyncio.to_thread(self._read_batch, chunk, mailbox, uid, old)
             uid += len(batch)
-            advance = SyncAdvance(self.account, mailbox, MAILDIR_UIDVALIDITY, uid)
+            advance = SyncAdvance(self.account, mailbox, MAILDIR_UIDVALIDITY, uid, bound)
             added += await store.add_messages(batch, advance)
         return added
 
-    def _read_batch(self, files: list[_File], mailbox: str, last_uid: int) -> list[NewMessage]:
-        return [self._read(f, mailbox, last_uid + i + 1) for i, f in enumerate(files)]
+    def _left_out(self, files: list[_File], last_uid: int, bound: int) -> set[str]:
+        """The keys of `files` (UIDs from `last_uid + 1`) that the backfill window leaves out."""
+        cutoff = self._backfill.cutoff()
+        if cutoff is None:
+            return set()
+        weighed = [f for i, f in enumerate(files) if last_uid + i + 1 <= bound]
+        if self._backfill.leaves_out_all:
+            return {f.key for f in weighed}
+        return {f.key for f in weighed if f.mtime < cutoff.timestamp()}
 
-    def _read(self, file: _File, mailbox: str, uid: int) -> NewMessage:
+    def _read_batch(
+        self, files: list[_File], mailbox: str, last_uid: int, old: set[str]
+    ) -> list[NewMessage]:
+        return [self._read(f, mailbox, last_uid + i + 1, old) for i, f in enumerate(files)]
+
+    def _read(self, file: _File, mailbox: str, uid: int, old: set[str]) -> NewMessage:
         skip = None
         try:
             with file.path.open("rb") as fh:
@@ -98,7 +118,7 @@ class MaildirSource:
             uid=uid,
             mail=mail,
             source_key=file.key,
-            skip_reason=skip or digest_note(mail),
+            skip_reason=skip or digest_note(mail) or (BACKFILL_NOTE if file.key in old else None),
         )
 
     async def wait_for_mail(self, max_wait_s: float) -> None:
@@ -130,7 +150,8 @@ def _scan(folder: Path) -> Iterator[_File]:
     for entry in entries:
         if entry.name.startswith(".") or not entry.is_file():
             continue
-        yield _File(entry.name.split(":", 1)[0], Path(entry.path), entry.stat().st_size)
+        found = entry.stat()
+        yield _File(entry.name.split(":", 1)[0], Path(entry.path), found.st_size, found.st_mtime)
 
 
 def _time_prefix(key: str) -> int:

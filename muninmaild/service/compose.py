@@ -18,6 +18,7 @@ from muninmaild.ai.base import Backend
 from muninmaild.ai.factory import make_backend
 from muninmaild.config.settings import AccountSettings, Settings
 from muninmaild.errors import ConfigError
+from muninmaild.fetch.backfill import Backfill
 from muninmaild.fetch.loop import FetchLoop
 from muninmaild.fetch.maildir import MaildirSource
 from muninmaild.fetch.source import MailSource
@@ -60,7 +61,12 @@ def make_source(
         assert account.path is not None  # the config loader insists on it
         leases = (repo, holder, fetch_lease_s)
         return MaildirSource(
-            account.name, account.path, account.mailboxes, account.max_message_size, leases
+            account.name,
+            account.path,
+            account.mailboxes,
+            account.max_message_size,
+            leases,
+            Backfill(account.backfill_window),
         )
     if not account.server:
         raise ConfigError(f"accounts[{index}].server", 'an IMAP account needs server = "..."')
@@ -108,6 +114,8 @@ def build(settings: Settings, engine: AsyncEngine, redact: Redactor, *, once: bo
         )
         for source, account in zip(sources, settings.accounts, strict=True)
     ]
+    for fetcher, account in zip(fetchers, settings.accounts, strict=True):
+        fetcher.status.backfill = account.backfill
     retention = Retention(repo, settings.database.retention_days)
     parts = Parts(repo, backend, processor, fetchers, me, retention)
     parts.keywords = keyword_writer(settings, repo, me, redact, once=once)

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import and_, case, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from muninmaild.records import KnownMessages, NewMessage, SyncAdvance, SyncState
+from muninmaild.records import BACKFILL_NOTE, KnownMessages, NewMessage, SyncAdvance, SyncState
 from muninmaild.store import rows
 from muninmaild.store.chunks import chunks
 from muninmaild.store.engine import dialect_insert
@@ -42,12 +42,14 @@ class IngestStore:
         async with self._tx() as conn:
             known = await self._first_by_message_id(conn, batch)
             added = 0
+            left_out: dict[tuple[str, str], int] = {}
             # The k-th copy of a Message-ID within the batch goes in pass k, so that every
             # copy after the first can point at the row the earlier pass made.
             for group in _by_occurrence(batch):
-                added += await self._insert_new(conn, group, known, now)
+                added += await self._insert_new(conn, group, known, now, left_out)
             if advance:
                 await self._save_sync_state(conn, advance, now)
+            await self._count_left_out(conn, left_out, now)
             if added:
                 await self._notify(conn, "queued")
             return added
@@ -58,8 +60,10 @@ class IngestStore:
         batch: Sequence[NewMessage],
         known: dict[str, int],
         now: datetime,
+        left_out: dict[tuple[str, str], int],
     ) -> int:
-        """Multi-row INSERTs ignoring known identities; `known` learns the new Message-IDs."""
+        """Multi-row INSERTs ignoring known identities; `known` learns the new Message-IDs,
+        `left_out` how many new rows of each mailbox the backfill window left out."""
         values = []
         for msg in batch:
             row = rows.email_values(msg, now)
@@ -71,12 +75,39 @@ class IngestStore:
             return 0
         # Executemany with RETURNING: SQLAlchemy sends multi-row INSERTs from one cached
         # compilation, where a statement of literal rows would be compiled anew every time.
-        stmt = self._insert_ignore_stmt(Email).returning(Email.id, Email.message_id)
+        stmt = self._insert_ignore_stmt(Email).returning(
+            Email.id, Email.message_id, Email.account, Email.mailbox, Email.skip_reason
+        )
         found = (await conn.execute(stmt, _same_keys(values))).all()
-        for email_id, message_id in found:
+        for email_id, message_id, account, mailbox, skip_reason in found:
             if message_id:
                 known.setdefault(message_id, email_id)
+            if skip_reason == BACKFILL_NOTE:
+                left_out[(account, mailbox)] = left_out.get((account, mailbox), 0) + 1
         return len(found)
+
+    async def _count_left_out(
+        self, conn: AsyncConnection, left_out: dict[tuple[str, str], int], now: datetime
+    ) -> None:
+        """Add to each mailbox's count of mail the backfill window left out."""
+        for (account, mailbox), n in left_out.items():
+            changed = await conn.execute(
+                update(MailboxState)
+                .where(MailboxState.account == account, MailboxState.mailbox == mailbox)
+                .values(backfill_skipped=MailboxState.backfill_skipped + n)
+            )
+            if changed.rowcount == 0:  # no position stored yet: a row that holds the count
+                row = {"account": account, "mailbox": mailbox, "highest_uid": 0}
+                row |= {"backfill_skipped": n, "updated_at": now}
+                await conn.execute(self._insert_ignore(MailboxState, row))
+
+    async def backfill_left_out(self) -> dict[str, int]:
+        """Per account, the mail its backfill window left out and that is not requeued since."""
+        stmt = select(MailboxState.account, func.sum(MailboxState.backfill_skipped)).group_by(
+            MailboxState.account
+        )
+        async with self._reader.connect() as conn:
+            return {account: int(n or 0) for account, n in (await conn.execute(stmt)).all()}
 
     async def _first_by_message_id(
         self, conn: AsyncConnection, batch: Sequence[NewMessage]
@@ -96,12 +127,12 @@ class IngestStore:
         return out
 
     async def sync_state(self, account: str, mailbox: str) -> SyncState:
-        stmt = select(MailboxState.uidvalidity, MailboxState.highest_uid).where(
-            MailboxState.account == account, MailboxState.mailbox == mailbox
-        )
+        stmt = select(
+            MailboxState.uidvalidity, MailboxState.highest_uid, MailboxState.backfill_uid
+        ).where(MailboxState.account == account, MailboxState.mailbox == mailbox)
         async with self._reader.connect() as conn:
             row = (await conn.execute(stmt)).first()
-        return SyncState(row[0], row[1]) if row else SyncState()
+        return SyncState(row[0], row[1], row[2] or 0) if row else SyncState()
 
     async def _save_sync_state(
         self, conn: AsyncConnection, adv: SyncAdvance, now: datetime
@@ -109,6 +140,8 @@ class IngestStore:
         key = {"account": adv.account, "mailbox": adv.mailbox}
         values: dict[str, Any] = {"uidvalidity": adv.uidvalidity, "highest_uid": adv.highest_uid}
         values |= {"last_fetch_at": now, "updated_at": now, "last_error": None}
+        if adv.backfill_uid is not None:
+            values["backfill_uid"] = adv.backfill_uid
         # Never backwards within one UIDVALIDITY: a fetcher that lost its lease mid-sync must
         # not make UIDs that are in use look free again.
         keep = and_(

@@ -138,6 +138,10 @@ class MailboxState(Base):
     last_fetch_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The backfill window (0007): UIDs up to `backfill_uid` were there at the first sync and
+    # are weighed against it; `backfill_skipped` is how many it left out, less those requeued.
+    backfill_uid: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    backfill_skipped: Mapped[int] = mapped_column(Integer, server_default="0")
 
 
 class FetchLease(Base):

@@ -43,6 +43,14 @@ class Queries:
             requests, tokens = (await conn.execute(stmt)).one()
         return int(requests), int(tokens)
 
+    async def answer_pace(self, since: datetime) -> tuple[int, datetime | None]:
+        """Answers stored since `since` by every instance, and the time of the first of them
+        (the backlog's pace; an index range of `results.created_at`)."""
+        stmt = select(func.count(), func.min(Result.created_at)).where(Result.created_at >= since)
+        async with self._reader.connect() as conn:
+            count, first = (await conn.execute(stmt)).one()
+        return int(count), first
+
     async def results_for(self, ids: Sequence[int]) -> list[Json]:
         """The messages `ids` with their results, oldest first (the --once report)."""
         found: list[Json] = []

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, String, bindparam, delete, func, insert, select, text, update
+from sqlalchemy import Integer, String, bindparam, func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -26,7 +26,7 @@ from muninmaild.records import (
     TokenUsage,
 )
 from muninmaild.store import rows
-from muninmaild.store.answer_cache import AnswerCacheStore, drop_cached_answers
+from muninmaild.store.answer_cache import AnswerCacheStore
 from muninmaild.store.chunks import chunks
 from muninmaild.store.counters import CounterStore
 from muninmaild.store.digests import DigestStore
@@ -40,7 +40,6 @@ from muninmaild.store.models import (
     CLAIMABLE,
     Email,
     EmailFlag,
-    KeywordWrite,
     PauseState,
     Result,
     TodoRow,
@@ -49,6 +48,7 @@ from muninmaild.store.models import (
 )
 from muninmaild.store.monitoring import MonitoringStore
 from muninmaild.store.queries import Queries
+from muninmaild.store.requeue import RequeueStore
 from muninmaild.store.retention import RetentionStore
 from muninmaild.store.todos import TodoStore
 
@@ -85,11 +85,12 @@ class Repository(
     DigestStore,
     AnswerCacheStore,
     RetentionStore,
+    RequeueStore,
 ):
     """The queue's writes. Queueing fetched mail comes from `IngestStore`, the read-only queries
     from `Queries`, the instances' bookkeeping from `ClusterStore`, what monitoring reads from
     `MonitoringStore`; keywords to write back, to-dos closed by hand and delivered digests from
-    `KeywordStore`, `TodoStore`, `DigestStore`."""
+    `KeywordStore`, `TodoStore`, `DigestStore`; requeueing from `RequeueStore`."""
 
     def __init__(self, engine: AsyncEngine, clock: Callable[[], datetime] = utcnow) -> None:
         self._engine = engine
@@ -198,39 +199,6 @@ class Repository(
         if usage.tokens_in or usage.tokens_out:
             async with self._tx() as conn:
                 await _insert_usage(conn, email_id, model, usage, self._clock())
-
-    async def requeue(self, ids: Sequence[int] | None = None) -> int:
-        """Failed rows (all, or the given ids in any state but processing) back to pending.
-
-        A completed row that is requeued loses its old results here, so that processing it
-        again writes exactly one set; and the record of its keywords, so they are written anew.
-        """
-        now = self._clock()
-        stmt = update(Email).values(
-            processing_status="pending",
-            attempts=0,
-            next_attempt_at=now,
-            claimed_by=None,
-            last_error=None,
-            updated_at=now,
-        )
-        if ids is None:
-            choices = [select(Email.id).where(Email.processing_status == "failed")]
-        else:
-            choices = [
-                select(Email.id).where(Email.id.in_(part), Email.processing_status != "processing")
-                for part in chunks(ids)
-            ]
-        requeued = 0
-        async with self._tx() as conn:
-            for chosen in choices:
-                await drop_cached_answers(conn, chosen)  # asked again, not from the cache
-                for model in (Result, EmailFlag, TodoRow, KeywordWrite):
-                    await conn.execute(delete(model).where(model.email_id.in_(chosen)))
-                requeued += (await conn.execute(stmt.where(Email.id.in_(chosen)))).rowcount
-            if requeued:
-                await self._notify(conn, "queued")
-        return requeued
 
     async def next_due_in(self) -> float | None:
         """Seconds until the next claimable row is due; None if there is none."""

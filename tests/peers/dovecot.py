@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 from muninmaild.config.settings import AccountSettings, Secret, Security
@@ -241,10 +242,13 @@ class Dovecot:
         *,
         seen: bool = False,
         user: str = USER,
+        arrived: datetime | None = None,
     ) -> None:
+        """APPEND, with `arrived` as the messages' INTERNALDATE (the server's now if None)."""
+        when = imaplib.Time2Internaldate(arrived) if arrived is not None else None
         with self.client(user) as imap:
             for raw in messages:
-                status, _ = imap.append(mailbox, r"(\Seen)" if seen else None, None, raw)
+                status, _ = imap.append(mailbox, r"(\Seen)" if seen else None, when, raw)
                 assert status == "OK"
 
     def deliver(self, messages: Iterable[tuple[bytes, bool]], user: str = USER) -> None:

@@ -152,6 +152,14 @@ class ImapConnection:
         self._expect_ok("UID SEARCH", response)
         return parse_search(response.lines, above=first - 1)
 
+    async def uids_before(self, uids: Sequence[int], day: str) -> set[int]:
+        """Which of `uids` arrived before `day` (an IMAP date) by their INTERNALDATE."""
+        await self._settle()
+        search = self._client.uid_search("UID", uid_set(uids), "BEFORE", day, charset=None)
+        response = await self._call("UID SEARCH", search)
+        self._expect_ok("UID SEARCH", response)
+        return set(parse_search(response.lines)).intersection(uids)
+
     async def fetch(self, uids: Sequence[int], section: str | None) -> dict[int, FetchedItem]:
         """UID and size, and `BODY.PEEK[section]` unless `section` is None, by UID."""
         await self._settle()

@@ -15,12 +15,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
 from muninmaild.config.settings import AccountSettings
 from muninmaild.errors import FetchError
+from muninmaild.fetch.backfill import Backfill, imap_date
 from muninmaild.fetch.imap.connection import ImapConnection, MailboxRefused
 from muninmaild.fetch.imap.responses import (
     FetchedItem,
@@ -34,7 +35,7 @@ from muninmaild.fetch.source import MessageStore, digest_note, oversize_note
 from muninmaild.mail.parse import parse_message
 from muninmaild.mail.parse_child import parse_all
 from muninmaild.mail.parse_process import ParseWorker
-from muninmaild.records import KnownMessages, NewMessage, SyncAdvance
+from muninmaild.records import BACKFILL_NOTE, KnownMessages, NewMessage, SyncAdvance, SyncState
 from muninmaild.waiting import backoff
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ class ImapSource:
         self._settings = settings
         self._state = state
         self._tuning = tuning or ImapTuning()
+        self._backfill = Backfill(settings.backfill_window)
         self._leases = MailboxLeases(state, settings.name, holder, self._tuning.lease_ttl)
         self._conn: ImapConnection | None = None
         self._synced: dict[str, tuple[int, int]] = {}  # mailbox -> (UIDVALIDITY, highest UID)
@@ -126,7 +128,10 @@ class ImapSource:
         end = max(state.highest_uid, (info.uidnext or 1) - 1, *uids)
         added = 0
         if uids or state.uidvalidity is None or end > state.highest_uid:
-            added = await self._fetch(conn, store, mailbox, info.uidvalidity, uids, end)
+            bound = self._backfill.bound(state, end)
+            added = await self._fetch(
+                conn, store, mailbox, info.uidvalidity, uids, end, backfill_to=bound
+            )
         self._synced[mailbox] = (info.uidvalidity, end)
         return added
 
@@ -144,7 +149,10 @@ class ImapSource:
         end = max((info.uidnext or 1) - 1, *uids, 0)
         # The new position is stored only at the end: if the rescan is cut short it runs again,
         # and what it queued so far is then known.
-        added = await self._fetch(conn, store, mailbox, info.uidvalidity, new, end, defer=True)
+        bound = self._backfill.bound(SyncState(), end)  # a recreated mailbox: a first sync
+        added = await self._fetch(
+            conn, store, mailbox, info.uidvalidity, new, end, defer=True, backfill_to=bound
+        )
         self._synced[mailbox] = (info.uidvalidity, end)
         return added
 
@@ -158,13 +166,16 @@ class ImapSource:
         end: int,
         *,
         defer: bool = False,
+        backfill_to: int = 0,
     ) -> int:
         """Queue `uids` in batches, each stored with its position (unless `defer`), then `end`.
+        UIDs up to `backfill_to` are weighed against the backfill window.
 
         A pipeline: while groups are parsed, the next is fetched and the oldest parsed one is
         stored, in order, so the server, the parsers and the database overlap.
         """
         added = 0
+        where = (self.account, mailbox, uidvalidity)
         position: int | None = None
         parsing: deque[tuple[asyncio.Future[list[NewMessage]], int]] = deque()
         # A big fetch is parsed in child processes, beside this loop instead of under its GIL.
@@ -174,7 +185,7 @@ class ImapSource:
         async def store_oldest() -> int:
             nonlocal position
             future, last = parsing.popleft()
-            advance = None if defer else SyncAdvance(self.account, mailbox, uidvalidity, last)
+            advance = None if defer else SyncAdvance(*where, last, backfill_to)
             stored = await store.add_messages(await future, advance)
             position = None if defer else last
             await self._leases.renew_due()
@@ -186,10 +197,11 @@ class ImapSource:
                 sizes = {u: item.size or 0 for u, item in (await conn.fetch(chunk, None)).items()}
                 present = [u for u in chunk if u in sizes]  # the rest was deleted meanwhile
                 limit = self._settings.max_message_size
+                old = await self._left_out(conn, present, backfill_to)
                 for group in plan_groups(present, sizes, limit, self._tuning.batch_bytes):
                     items = await self._fetch_group(conn, group, sizes)
                     worker = workers[groups % len(workers)] if workers else None
-                    parse = self._parse(worker, mailbox, uidvalidity, group, items, sizes)
+                    parse = self._parse(worker, mailbox, uidvalidity, group, items, sizes, old)
                     parsing.append((asyncio.ensure_future(parse), group[-1]))
                     groups += 1
                     if len(parsing) > max(1, len(workers)):  # one group in flight per parser
@@ -202,8 +214,18 @@ class ImapSource:
             for worker in workers:
                 await worker.close()
         if position != end:
-            await store.add_messages([], SyncAdvance(self.account, mailbox, uidvalidity, end))
+            await store.add_messages([], SyncAdvance(*where, end, backfill_to))
         return added
+
+    async def _left_out(self, conn: ImapConnection, uids: list[int], bound: int) -> set[int]:
+        """Which of `uids` the backfill window leaves out (only those up to `bound` may be)."""
+        weighed = [u for u in uids if u <= bound]
+        cutoff = self._backfill.cutoff()
+        if not weighed or cutoff is None:
+            return set()
+        if self._backfill.leaves_out_all:
+            return set(weighed)
+        return await conn.uids_before(weighed, imap_date(cutoff.date()))
 
     async def _fetch_group(
         self, conn: ImapConnection, group: list[int], sizes: Mapping[int, int]
@@ -224,6 +246,7 @@ class ImapSource:
         group: list[int],
         items: Mapping[int, FetchedItem],
         sizes: Mapping[int, int],
+        old: Collection[int] = (),
     ) -> list[NewMessage]:
         present = [uid for uid in group if uid in items]  # the rest was deleted meanwhile
         raws = [items[uid].data or b"" for uid in present]
@@ -240,7 +263,7 @@ class ImapSource:
             elif items[uid].data is None:
                 skip = "not analysed: the server sent no content for this message"
             else:
-                skip = digest_note(mail)
+                skip = digest_note(mail) or (BACKFILL_NOTE if uid in old else None)
             message = replace(mail, size=size)
             out.append(
                 NewMessage(self.account, mailbox, uidvalidity, uid, message, skip_reason=skip)
