@@ -14,7 +14,15 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from muninmaild.processing.retention import Retention
-from muninmaild.records import Analysis, QueueCounts, Todo, TokenUsage
+from muninmaild.records import (
+    BACKFILL_NOTE,
+    Analysis,
+    QueueCounts,
+    RequeueFilter,
+    SyncAdvance,
+    Todo,
+    TokenUsage,
+)
 from muninmaild.store.repository import Completion, Repository
 from tests.daemon_proc import clean_env, finish, start, stop, write_config
 from tests.factories import new_message
@@ -96,6 +104,35 @@ async def test_a_maildir_message_keeps_a_bare_row_so_its_file_is_not_queued_agai
     ]
     assert await repo.known_source_keys("work", "INBOX") == {"1000.m1"}
     assert await Retention(repo, 30, clock=lambda: clock.now).run_once() == 0
+
+
+async def test_a_bare_row_is_never_requeued_since_it_has_nothing_left_to_send(
+    any_engine: AsyncEngine,
+) -> None:
+    clock = Clock()
+    repo = Repository(any_engine, clock)
+    message = new_message(1)
+    await repo.add_messages([message.__class__(**{**message.__dict__, "source_key": "1000.m1"})])
+    [done] = await complete(repo, 1, "w#1")
+    clock.now += timedelta(days=40)
+    assert await Retention(repo, 30, clock=lambda: clock.now).run_once() == 1
+    assert await repo.requeue([done]) == 0
+    assert await repo.requeue_matching(RequeueFilter(status="completed")) == 0
+    assert await rows(any_engine, "SELECT processing_status FROM emails") == [("completed",)]
+
+
+async def test_removed_mail_the_backfill_window_left_out_leaves_its_count(
+    any_engine: AsyncEngine,
+) -> None:
+    clock = Clock()
+    repo = Repository(any_engine, clock)
+    old = [new_message(n, skip_reason=BACKFILL_NOTE) for n in (1, 2)]
+    await repo.add_messages(old, SyncAdvance("work", "INBOX", 1, 2, 2))
+    assert await repo.backfill_left_out() == {"work": 2}
+    clock.now += timedelta(days=40)
+    assert await Retention(repo, 30, clock=lambda: clock.now).run_once() == 2
+    assert await repo.backfill_left_out() == {"work": 0}
+    assert await repo.count_requeue(RequeueFilter(skipped=True)) == 0
 
 
 async def test_retention_off_removes_nothing(repo: Repository) -> None:

@@ -15,7 +15,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, delete, exists, func, select, update
+from sqlalchemy import and_, case, delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from muninmaild.records import BACKFILL_NOTE, RequeueFilter
@@ -30,6 +30,8 @@ from muninmaild.store.models import (
 )
 
 BATCH = 500
+# A row retention emptied (store/retention.py): nothing is left to send to the model.
+_BARE = and_(Email.processing_status == "completed", Email.completed_at.is_(None))
 
 
 class RequeueStore:
@@ -83,7 +85,7 @@ class RequeueStore:
         await drop_cached_answers(conn, chosen)  # asked again, not answered from the cache
         for model in (Result, EmailFlag, TodoRow, KeywordWrite):
             await conn.execute(delete(model).where(model.email_id.in_(chosen)))
-        await _forget_left_out(conn, chosen)
+        await forget_left_out(conn, chosen)
         stmt = (
             update(Email)
             .where(Email.id.in_(chosen))
@@ -105,8 +107,9 @@ class RequeueStore:
         return requeued
 
 
-async def _forget_left_out(conn: AsyncConnection, chosen: Any) -> None:
-    """The chosen rows the backfill window left out leave their mailboxes' counts."""
+async def forget_left_out(conn: AsyncConnection, chosen: Any) -> None:
+    """The chosen rows the backfill window left out leave their mailboxes' counts (requeued, or
+    removed by retention)."""
     stmt = (
         select(Email.account, Email.mailbox, func.count())
         .where(Email.id.in_(chosen), Email.skip_reason == BACKFILL_NOTE)
@@ -135,7 +138,7 @@ def _id_parts(ids: Sequence[int] | None) -> list[list[int] | None]:
 
 def _conditions(chosen: RequeueFilter, ids: list[int] | None) -> list[Any]:
     """What a row must be to be requeued: never processing, and every condition given."""
-    where: list[Any] = [Email.processing_status != "processing"]
+    where: list[Any] = [Email.processing_status != "processing", ~_BARE]
     if ids is not None:
         where.append(Email.id.in_(ids))
     if chosen.status is not None:

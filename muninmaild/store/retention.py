@@ -26,6 +26,7 @@ from muninmaild.store.models import (
     TodoRow,
     TokenUsageRow,
 )
+from muninmaild.store.requeue import forget_left_out
 
 _CHILDREN = (Result, EmailFlag, TodoRow, KeywordWrite, TokenUsageRow)
 
@@ -47,6 +48,7 @@ class RetentionStore:
             ids = [r.id for r in found]
             if not ids:
                 return 0
+            await forget_left_out(conn, ids)
             for model in _CHILDREN:
                 await conn.execute(delete(model).where(model.email_id.in_(ids)))
             files = [r.id for r in found if r.source_key is not None]
@@ -54,6 +56,6 @@ class RetentionStore:
             if gone:
                 await conn.execute(delete(Email).where(Email.id.in_(gone)))
             if files:
-                bare = {"body_text": "", "headers": "{}", "completed_at": None}
+                bare = {"body_text": "", "headers": "{}", "completed_at": None, "skip_reason": None}
                 await conn.execute(update(Email).where(Email.id.in_(files)).values(**bare))
         return len(ids)
