@@ -40,11 +40,12 @@ class IngestStore:
         now = self._clock()
         async with self._tx() as conn:
             known = await self._first_by_message_id(conn, batch)
+            live = await self._live_mailboxes(conn, batch)
             added = 0
             # The k-th copy of a Message-ID within the batch goes in pass k, so that every
             # copy after the first can point at the row the earlier pass made.
             for group in _by_occurrence(batch):
-                added += await self._insert_new(conn, group, known, now)
+                added += await self._insert_new(conn, group, known, live, now)
             if advance:
                 await self._save_sync_state(conn, advance, now)
             if added:
@@ -56,12 +57,14 @@ class IngestStore:
         conn: AsyncConnection,
         batch: Sequence[NewMessage],
         known: dict[str, int],
+        live: set[tuple[str, str, int]],
         now: datetime,
     ) -> int:
         """Multi-row INSERTs ignoring known identities; `known` learns the new Message-IDs."""
         values = []
         for msg in batch:
             row = rows.email_values(msg, now)
+            row["live"] = (msg.account, msg.mailbox, msg.uidvalidity) in live
             first = known.get(msg.mail.message_id or "")
             if first is not None and row["processing_status"] == "pending":
                 row |= rows.completed_values(f"same Message-ID as message {first}", now)
@@ -90,6 +93,29 @@ class IngestStore:
             .group_by(Email.message_id)
         )
         return {mid: first for mid, first in (await conn.execute(stmt)).all() if mid}
+
+    async def _live_mailboxes(
+        self, conn: AsyncConnection, batch: Sequence[NewMessage]
+    ) -> set[tuple[str, str, int]]:
+        """The batch's (account, mailbox, UIDVALIDITY) whose first sync was done: live mail.
+
+        A mailbox recreated under a new UIDVALIDITY is backlog again until its rescan ends,
+        which is when its new UIDVALIDITY is stored.
+        """
+        live: set[tuple[str, str, int]] = set()
+        for account, mailbox in {(m.account, m.mailbox) for m in batch}:
+            stmt = select(MailboxState.uidvalidity).where(
+                MailboxState.account == account,
+                MailboxState.mailbox == mailbox,
+                MailboxState.caught_up_at.is_not(None),
+            )
+            row = (await conn.execute(stmt)).first()
+            if row is None:
+                continue
+            uidvalidities = {m.uidvalidity for m in batch if m.mailbox == mailbox}
+            # No UIDVALIDITY stored: a source without one (an empty Maildir when it synced).
+            live |= {(account, mailbox, u) for u in uidvalidities if row[0] in (None, u)}
+        return live
 
     async def sync_state(self, account: str, mailbox: str) -> SyncState:
         stmt = select(MailboxState.uidvalidity, MailboxState.highest_uid).where(

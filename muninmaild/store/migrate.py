@@ -13,7 +13,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-HEAD_REVISION = "0006"
+HEAD_REVISION = "0007"
 SCRIPT_LOCATION = Path(__file__).parent / "migrations"
 _ADVISORY_LOCK_ID = 0x6D756E696E  # "munin"
 

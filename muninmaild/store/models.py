@@ -28,6 +28,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -74,6 +75,10 @@ class Email(Base):
         # naming a dialect's option imports that dialect, a measurable part of every SQLite
         # daemon's start-up; these models never create tables (the migrations do).
         Index("ix_emails_claim", "next_attempt_at", "id", sqlite_where=text(CLAIMABLE)),
+        # The claim's order: live mail first, then newest first (migration 0007).
+        Index(
+            "ix_emails_live_claim", "live", "id", "next_attempt_at", sqlite_where=text(CLAIMABLE)
+        ),
         Index("ix_emails_message_id", "account", "message_id"),
         # A Maildir file is queued once, even by two fetchers racing for its folder.
         Index("uq_emails_source_key", "account", "mailbox", "source_key", unique=True),
@@ -99,6 +104,8 @@ class Email(Base):
     defects: Mapped[str] = mapped_column(Text, default="[]")  # JSON list
     has_calendar: Mapped[bool] = mapped_column(Boolean, default=False)
     processing_status: Mapped[str] = mapped_column(String(16), default="pending")
+    # Arrived after its mailbox's first sync was done: claimed before any backlog.
+    live: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     skip_reason: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -119,6 +126,7 @@ class MailboxState(Base):
     uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
     highest_uid: Mapped[int] = mapped_column(BigInteger, default=0)
     last_fetch_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    caught_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # a sync ran to its end
     last_error: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
