@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import re
+import subprocess
 import signal
 import time
 from collections.abc import AsyncIterator, Callable
@@ -453,3 +454,27 @@ async def test_an_untrusted_certificate_is_refused(
     assert not isinstance(refused.value, FetchAuthError)
     await source.close()
     assert "Login: user=<alice>" not in dovecot.log_text()
+
+
+@pytest.mark.parametrize("security", ["tls", "starttls"])
+async def test_a_certificate_for_a_name_reached_by_address_gets_a_hint_naming_that(
+    dovecot: Dovecot, repo: Repository, security: Security
+) -> None:
+    # Dovecot with a certificate for a name only, trusted through ca_file, reached by address.
+    names = ["-subj", "/CN=mail.example.test", "-addext", "subjectAltName=DNS:mail.example.test"]
+    key = dovecot.root / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", *names]
+        + ["-keyout", str(key), "-out", str(dovecot.cert)],
+        check=True,
+        capture_output=True,
+    )
+    key.chmod(0o644)
+    dovecot.restart()
+    source = imap_source(dovecot.account(security), repo)
+    with pytest.raises(FetchError) as refused:
+        await source.sync(repo)
+    await source.close()
+    words = str(refused.value)
+    assert "server is the address 127.0.0.1" in words and "set server to that name" in words
+    assert "ca_file" not in words.split("not trusted", 1)[1]

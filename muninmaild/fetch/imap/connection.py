@@ -40,6 +40,7 @@ from muninmaild.fetch.imap.responses import (
     status_text,
     uid_set,
 )
+from muninmaild.fetch.imap.tls_hints import certificate_hint
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -322,10 +323,8 @@ class ImapConnection:
         if isinstance(exc, TimeoutError | aioimaplib.CommandTimeout):
             return f"no answer within {limit:g} s"
         if isinstance(exc, ssl.SSLCertVerificationError):
-            return (
-                f"the server's TLS certificate is not trusted ({exc.verify_message}); "
-                "for a server with its own certificate authority set ca_file"
-            )
+            hint = certificate_hint(self._settings, exc.verify_code)
+            return f"the server's TLS certificate is not trusted ({exc.verify_message}); {hint}"
         if isinstance(exc, ssl.SSLError):
             return f"TLS failed ({exc.reason or exc})"
         if isinstance(exc, OSError):

@@ -51,6 +51,15 @@ class ImapTuning:
     parsers: int = 2  # child processes parsing the groups of a big fetch, in turn
 
 
+@dataclass(frozen=True)
+class _Synced:
+    """Where the last sync of a mailbox left it: what the check before IDLE compares with."""
+
+    uidvalidity: int
+    highest_uid: int
+    exists: int | None  # the message count EXAMINE gave at the sync
+
+
 class ImapStateStore(LeaseStore, Protocol):
     async def known_messages(self, account: str, mailbox: str) -> KnownMessages: ...
 
@@ -69,7 +78,7 @@ class ImapSource:
         self._tuning = tuning or ImapTuning()
         self._leases = MailboxLeases(state, settings.name, holder, self._tuning.lease_ttl)
         self._conn: ImapConnection | None = None
-        self._synced: dict[str, tuple[int, int]] = {}  # mailbox -> (UIDVALIDITY, highest UID)
+        self._synced: dict[str, _Synced] = {}
         self._wait_failures = 0
         self.idling = asyncio.Event()  # set while the server is in IDLE for us
 
@@ -127,7 +136,7 @@ class ImapSource:
         added = 0
         if uids or state.uidvalidity is None or end > state.highest_uid:
             added = await self._fetch(conn, store, mailbox, info.uidvalidity, uids, end)
-        self._synced[mailbox] = (info.uidvalidity, end)
+        self._synced[mailbox] = _Synced(info.uidvalidity, end, info.count)
         return added
 
     async def _rescan(
@@ -145,7 +154,7 @@ class ImapSource:
         # The new position is stored only at the end: if the rescan is cut short it runs again,
         # and what it queued so far is then known.
         added = await self._fetch(conn, store, mailbox, info.uidvalidity, new, end, defer=True)
-        self._synced[mailbox] = (info.uidvalidity, end)
+        self._synced[mailbox] = _Synced(info.uidvalidity, end, info.count)
         return added
 
     async def _fetch(
@@ -286,7 +295,7 @@ class ImapSource:
         # EXAMINE again first: a message that arrived since the sync was announced in an
         # answer aioimaplib threw away, and IDLE only tells of what comes later.
         info = await conn.examine(mailbox)
-        if self._arrived_since_sync(mailbox, info):
+        if await self._arrived_since_sync(conn, mailbox, info):
             return
         await conn.start_idle()
         self.idling.set()
@@ -303,11 +312,22 @@ class ImapSource:
             self.idling.clear()
             conn.stop_idle()
 
-    def _arrived_since_sync(self, mailbox: str, info: MailboxInfo) -> bool:
+    async def _arrived_since_sync(
+        self, conn: ImapConnection, mailbox: str, info: MailboxInfo
+    ) -> bool:
+        """Whether mail arrived between the last sync and now, on any server.
+
+        UIDNEXT says so at once. A server that sends none (Courier) is asked by count, then
+        by UID: one message expunged and one delivered leave the count as it was.
+        """
         synced = self._synced.get(mailbox)
-        if synced is None or synced[0] != info.uidvalidity or info.grew_meanwhile:
+        if synced is None or synced.uidvalidity != info.uidvalidity or info.grew_meanwhile:
             return True
-        return info.uidnext is not None and info.uidnext - 1 > synced[1]
+        if info.uidnext is not None:
+            return info.uidnext - 1 > synced.highest_uid
+        if info.count is not None and synced.exists is not None and info.count > synced.exists:
+            return True
+        return bool(await conn.uids_from(synced.highest_uid + 1))
 
     # -- shutdown -----------------------------------------------------------------------------
 
