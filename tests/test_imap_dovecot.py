@@ -6,7 +6,6 @@ import asyncio
 import logging
 import os
 import re
-import subprocess
 import signal
 import time
 from collections.abc import AsyncIterator, Callable
@@ -461,15 +460,7 @@ async def test_a_certificate_for_a_name_reached_by_address_gets_a_hint_naming_th
     dovecot: Dovecot, repo: Repository, security: Security
 ) -> None:
     # Dovecot with a certificate for a name only, trusted through ca_file, reached by address.
-    names = ["-subj", "/CN=mail.example.test", "-addext", "subjectAltName=DNS:mail.example.test"]
-    key = dovecot.root / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", *names]
-        + ["-keyout", str(key), "-out", str(dovecot.cert)],
-        check=True,
-        capture_output=True,
-    )
-    key.chmod(0o644)
+    make_certificate(dovecot.cert, dovecot.root / "key.pem", name="mail.example.test")
     dovecot.restart()
     source = imap_source(dovecot.account(security), repo)
     with pytest.raises(FetchError) as refused:

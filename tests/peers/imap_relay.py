@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 
 from tests.peers.dovecot import free_port
 
-
 _UIDNEXT_LINE = re.compile(rb"^\* OK \[UIDNEXT \d+\]", re.IGNORECASE)
 
 
@@ -167,7 +166,6 @@ class ImapRelay:
         finally:
             _close(client)
             _close(upstream)
-
 
     def _down_lines(self, number: int, upstream: socket.socket, client: socket.socket) -> None:
         """Server to client a line at a time, without the lines that announce UIDNEXT."""
