@@ -33,6 +33,7 @@ SCENARIOS = {
     "P5": "bench.p5_latency",
     "P6": "bench.p6_memory",
     "P7": "bench.p7_startup",
+    "P9": "bench.p9_live",
     "P10": "bench.p10_requests",
 }
 HERE = Path(__file__).resolve().parent
