@@ -11,13 +11,13 @@ daemons sharing a database never hand out the same UIDs twice.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from muninmaild.errors import FetchError
 from muninmaild.fetch.lease import LeaseStore, MailboxLeases
+from muninmaild.fetch.maildir_listing import FolderWatch, MaildirFile, delivery_order, names
 from muninmaild.fetch.source import MessageStore, digest_note, oversize_note
 from muninmaild.mail.parse import parse_message
 from muninmaild.records import NewMessage, SyncAdvance
@@ -25,13 +25,7 @@ from muninmaild.records import NewMessage, SyncAdvance
 MAILDIR_UIDVALIDITY = 1
 BATCH = 200
 HEAD_BYTES = 64 * 1024  # an oversize message is queued from its headers alone
-
-
-@dataclass(frozen=True)
-class _File:
-    key: str
-    path: Path
-    size: int
+KEYS_PER_QUERY = 500  # file names asked about at once: far below any bound-parameter limit
 
 
 class MaildirSource:
@@ -49,6 +43,7 @@ class MaildirSource:
         self._mailboxes = mailboxes
         self._max_size = max_message_size
         self._leases = MailboxLeases(leases[0], account, leases[1], leases[2]) if leases else None
+        self._watch = FolderWatch()
 
     async def sync(self, store: MessageStore) -> int:
         if not self._root.is_dir():
@@ -62,8 +57,11 @@ class MaildirSource:
 
     async def _sync_mailbox(self, store: MessageStore, mailbox: str) -> int:
         folder = self._root if mailbox == "INBOX" else self._root / f".{mailbox}"
-        known = await store.known_source_keys(self.account, mailbox)
-        files = [f for f in _list(folder) if f.key not in known]
+        # Off the event loop: a big folder takes a while to list even by names alone.
+        stamp = await asyncio.to_thread(self._watch.stamp, folder)
+        if self._watch.unchanged(folder, stamp):
+            return 0
+        files = await self._unknown(store, mailbox, folder)
         uid = (await store.sync_state(self.account, mailbox)).highest_uid
         added = 0
         for start in range(0, len(files), BATCH):
@@ -73,18 +71,39 @@ class MaildirSource:
             uid += len(batch)
             advance = SyncAdvance(self.account, mailbox, MAILDIR_UIDVALIDITY, uid)
             added += await store.add_messages(batch, advance)
+        self._watch.synced(folder, stamp)
         return added
 
-    def _read_batch(self, files: list[_File], mailbox: str, last_uid: int) -> list[NewMessage]:
+    async def _unknown(self, store: MessageStore, mailbox: str, folder: Path) -> list[MaildirFile]:
+        """The folder's files the store does not know yet, oldest delivery first.
+
+        The listing is asked about in chunks: neither every file nor every known key of the
+        folder is held at once, only the new ones.
+        """
+        listing = names(folder)
+
+        def next_chunk() -> list[MaildirFile]:
+            return list(itertools.islice(listing, KEYS_PER_QUERY))
+
+        new: list[MaildirFile] = []
+        while chunk := await asyncio.to_thread(next_chunk):
+            known = await store.known_source_keys(self.account, mailbox, [f.key for f in chunk])
+            new += [f for f in chunk if f.key not in known]
+        return delivery_order(new)
+
+    def _read_batch(
+        self, files: list[MaildirFile], mailbox: str, last_uid: int
+    ) -> list[NewMessage]:
         return [self._read(f, mailbox, last_uid + i + 1) for i, f in enumerate(files)]
 
-    def _read(self, file: _File, mailbox: str, uid: int) -> NewMessage:
+    def _read(self, file: MaildirFile, mailbox: str, uid: int) -> NewMessage:
         skip = None
         try:
             with file.path.open("rb") as fh:
-                if file.size > self._max_size:
+                size = os.fstat(fh.fileno()).st_size
+                if size > self._max_size:
                     raw = fh.read(HEAD_BYTES).split(b"\n\n", 1)[0] + b"\n\n"
-                    skip = oversize_note(file.size, self._max_size)
+                    skip = oversize_note(size, self._max_size)
                 else:
                     raw = fh.read()
         except OSError as exc:
@@ -114,25 +133,3 @@ class MaildirSource:
     async def close(self) -> None:
         if self._leases is not None:
             await self._leases.release_all()
-
-
-def _list(folder: Path) -> list[_File]:
-    """Files in new/ and cur/, oldest delivery first (names start with the delivery time)."""
-    found = {f.key: f for sub in ("new", "cur") for f in _scan(folder / sub)}
-    return sorted(found.values(), key=lambda f: (_time_prefix(f.key), f.key))
-
-
-def _scan(folder: Path) -> Iterator[_File]:
-    try:
-        entries = list(os.scandir(folder))
-    except FileNotFoundError:
-        return
-    for entry in entries:
-        if entry.name.startswith(".") or not entry.is_file():
-            continue
-        yield _File(entry.name.split(":", 1)[0], Path(entry.path), entry.stat().st_size)
-
-
-def _time_prefix(key: str) -> int:
-    head = key.split(".", 1)[0]
-    return int(head) if head.isdigit() else 0

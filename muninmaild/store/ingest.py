@@ -17,6 +17,8 @@ from muninmaild.store import rows
 from muninmaild.store.engine import dialect_insert
 from muninmaild.store.models import Email, FetchLease, MailboxState
 
+_KEYS_PER_STATEMENT = 500
+
 
 class IngestStore:
     _engine: AsyncEngine
@@ -148,12 +150,22 @@ class IngestStore:
         if changed.rowcount == 0:
             await conn.execute(self._insert_ignore(MailboxState, key | values))
 
-    async def known_source_keys(self, account: str, mailbox: str) -> set[str]:
-        stmt = select(Email.source_key).where(
-            Email.account == account, Email.mailbox == mailbox, Email.source_key.is_not(None)
-        )
+    async def known_source_keys(self, account: str, mailbox: str, keys: Sequence[str]) -> set[str]:
+        """Which of `keys` (Maildir file names) the mailbox already has rows for.
+
+        Asked in chunks, each an index lookup: never every key of a big folder at once.
+        """
+        known: set[str] = set()
         async with self._reader.connect() as conn:
-            return {k for k in (await conn.execute(stmt)).scalars() if k}
+            for start in range(0, len(keys), _KEYS_PER_STATEMENT):
+                chunk = keys[start : start + _KEYS_PER_STATEMENT]
+                stmt = select(Email.source_key).where(
+                    Email.account == account,
+                    Email.mailbox == mailbox,
+                    Email.source_key.in_(chunk),
+                )
+                known.update(k for k in (await conn.execute(stmt)).scalars() if k)
+        return known
 
     # -- fetch leases and UIDVALIDITY recovery (the IMAP fetcher) -------------------------------
 
