@@ -32,6 +32,7 @@ SCENARIOS = {
     "P4": "bench.p4_model",
     "P5": "bench.p5_latency",
     "P6": "bench.p6_memory",
+    "P6S": "bench.p6_first_sync",
     "P7": "bench.p7_startup",
     "P9": "bench.p9_live",
     "P10": "bench.p10_requests",

@@ -153,6 +153,14 @@ class ImapConnection:
         self._expect_ok("UID SEARCH", response)
         return parse_search(response.lines, above=first - 1)
 
+    async def uids_in(self, first: int, last: int) -> list[int]:
+        """UIDs of the selected mailbox from `first` to `last`."""
+        await self._settle()
+        search = self._client.uid_search("UID", f"{first}:{last}", charset=None)
+        response = await self._call("UID SEARCH", search)
+        self._expect_ok("UID SEARCH", response)
+        return [uid for uid in parse_search(response.lines, above=first - 1) if uid <= last]
+
     async def fetch(self, uids: Sequence[int], section: str | None) -> dict[int, FetchedItem]:
         """UID and size, and `BODY.PEEK[section]` unless `section` is None, by UID."""
         await self._settle()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -29,6 +29,8 @@ from muninmaild.fetch.imap.responses import (
     has_new_mail,
     plan_groups,
 )
+from muninmaild.fetch.imap.uid_windows import WINDOW as UID_WINDOW
+from muninmaild.fetch.imap.uid_windows import in_lists, uid_windows
 from muninmaild.fetch.lease import LeaseStore, MailboxLeases
 from muninmaild.fetch.source import MessageStore, digest_note, oversize_note
 from muninmaild.mail.parse import parse_message
@@ -49,6 +51,7 @@ class ImapTuning:
     idle_renew: float = 25 * 60.0  # RFC 2177: re-issue IDLE before 29 minutes
     stale_after: float = 20 * 60.0  # a connection unused this long is replaced, not trusted
     parsers: int = 2  # child processes parsing the groups of a big fetch, in turn
+    uid_window: int = UID_WINDOW  # UIDs per search: a big mailbox's are never all held
 
 
 @dataclass(frozen=True)
@@ -129,13 +132,15 @@ class ImapSource:
                 info.uidvalidity,
             )
             return await self._rescan(conn, store, mailbox, info)
-        uids = await conn.uids_from(state.highest_uid + 1)
+        first = state.highest_uid + 1
+        uids = uid_windows(conn, first, info.uidnext, self._tuning.uid_window)
         # Every UID below UIDNEXT at EXAMINE time was in the search: the position may move
         # there even when the newest messages were deleted, so they are not looked for again.
-        end = max(state.highest_uid, (info.uidnext or 1) - 1, *uids)
-        added = 0
-        if uids or state.uidvalidity is None or end > state.highest_uid:
-            added = await self._fetch(conn, store, mailbox, info.uidvalidity, uids, end)
+        end = max(state.highest_uid, (info.uidnext or 1) - 1)
+        stored = -1 if state.uidvalidity is None else state.highest_uid
+        added, end = await self._fetch(
+            conn, store, mailbox, info.uidvalidity, uids, end, stored=stored
+        )
         self._synced[mailbox] = _Synced(info.uidvalidity, end, info.count)
         return added
 
@@ -153,7 +158,10 @@ class ImapSource:
         end = max((info.uidnext or 1) - 1, *uids, 0)
         # The new position is stored only at the end: if the rescan is cut short it runs again,
         # and what it queued so far is then known.
-        added = await self._fetch(conn, store, mailbox, info.uidvalidity, new, end, defer=True)
+        chunks = in_lists(new, self._tuning.uid_window)
+        added, end = await self._fetch(
+            conn, store, mailbox, info.uidvalidity, chunks, end, stored=-1, defer=True
+        )
         self._synced[mailbox] = _Synced(info.uidvalidity, end, info.count)
         return added
 
@@ -163,12 +171,15 @@ class ImapSource:
         store: MessageStore,
         mailbox: str,
         uidvalidity: int,
-        uids: Sequence[int],
+        uids: AsyncIterator[list[int]],
         end: int,
         *,
+        stored: int,
         defer: bool = False,
-    ) -> int:
-        """Queue `uids` in batches, each stored with its position (unless `defer`), then `end`.
+    ) -> tuple[int, int]:
+        """Queue `uids` in batches, each stored with its position (unless `defer`), then the
+        end: `end` or the highest UID seen, if above `stored` (-1: always). Returns how many
+        were queued, and the end.
 
         A pipeline: while groups are parsed, the next is fetched and the oldest parsed one is
         stored, in order, so the server, the parsers and the database overlap.
@@ -176,9 +187,7 @@ class ImapSource:
         added = 0
         position: int | None = None
         parsing: deque[tuple[asyncio.Future[list[NewMessage]], int]] = deque()
-        # A big fetch is parsed in child processes, beside this loop instead of under its GIL.
-        big = len(uids) > self._tuning.batch
-        workers = [ParseWorker() for _ in range(self._tuning.parsers)] if big else []
+        workers: list[ParseWorker] = []
 
         async def store_oldest() -> int:
             nonlocal position
@@ -191,18 +200,24 @@ class ImapSource:
 
         try:
             groups = 0
-            for chunk in chunked(uids, self._tuning.batch):
-                sizes = {u: item.size or 0 for u, item in (await conn.fetch(chunk, None)).items()}
-                present = [u for u in chunk if u in sizes]  # the rest was deleted meanwhile
-                limit = self._settings.max_message_size
-                for group in plan_groups(present, sizes, limit, self._tuning.batch_bytes):
-                    items = await self._fetch_group(conn, group, sizes)
-                    worker = workers[groups % len(workers)] if workers else None
-                    parse = self._parse(worker, mailbox, uidvalidity, group, items, sizes)
-                    parsing.append((asyncio.ensure_future(parse), group[-1]))
-                    groups += 1
-                    if len(parsing) > max(1, len(workers)):  # one group in flight per parser
-                        added += await store_oldest()
+            async for window in uids:
+                end = max(end, window[-1])
+                # A big fetch is parsed in child processes, beside this loop instead of under
+                # its GIL.
+                if not workers and groups == 0 and len(window) > self._tuning.batch:
+                    workers = [ParseWorker() for _ in range(self._tuning.parsers)]
+                for chunk in chunked(window, self._tuning.batch):
+                    sizes = {u: i.size or 0 for u, i in (await conn.fetch(chunk, None)).items()}
+                    present = [u for u in chunk if u in sizes]  # the rest was deleted meanwhile
+                    limit = self._settings.max_message_size
+                    for group in plan_groups(present, sizes, limit, self._tuning.batch_bytes):
+                        items = await self._fetch_group(conn, group, sizes)
+                        worker = workers[groups % len(workers)] if workers else None
+                        parse = self._parse(worker, mailbox, uidvalidity, group, items, sizes)
+                        parsing.append((asyncio.ensure_future(parse), group[-1]))
+                        groups += 1
+                        if len(parsing) > max(1, len(workers)):  # one group per parser
+                            added += await store_oldest()
             while parsing:
                 added += await store_oldest()
         finally:
@@ -210,9 +225,9 @@ class ImapSource:
             await asyncio.gather(*(future for future, _ in parsing), return_exceptions=True)
             for worker in workers:
                 await worker.close()
-        if position != end:
+        if position != end and end > stored:
             await store.add_messages([], SyncAdvance(self.account, mailbox, uidvalidity, end))
-        return added
+        return added, end
 
     async def _fetch_group(
         self, conn: ImapConnection, group: list[int], sizes: Mapping[int, int]
