@@ -115,7 +115,7 @@ def run_sizes(ctx: Context) -> list[list[FirstSync]]:
     return found
 
 
-def rows(ctx: Context, found: list[list[FirstSync]]) -> list[Row]:
+def rows(ctx: Context, found: list[list[FirstSync]], key: str = "P6") -> list[Row]:
     """Peak RSS, sync and drain pace of each size; the smallest is the anchor of the others."""
     out: list[Row] = []
     base = found[0] if found else []
@@ -123,7 +123,7 @@ def rows(ctx: Context, found: list[list[FirstSync]]) -> list[Row]:
         n = runs[0].messages
         anchor = f"first sync of {base[0].messages:,}" if base else "-"
         peak = absolute(
-            "P6",
+            key,
             f"peak RSS, --once first sync of {n:,}",
             "MB",
             [r.peak_rss_mb for r in runs],
@@ -136,7 +136,7 @@ def rows(ctx: Context, found: list[list[FirstSync]]) -> list[Row]:
         for label, pace in (("sync", "sync_rate"), ("drain", "drain_rate")):
             out.append(
                 absolute(
-                    "P6",
+                    key,
                     f"{label} pace, first sync of {n:,}",
                     "msg/s",
                     [getattr(r, pace) for r in runs],
@@ -152,8 +152,8 @@ def run(ctx: Context) -> ScenarioResult:
     """The first-sync part of P6 alone (`--scenario P6S`)."""
     found = run_sizes(ctx)
     sizes = ", ".join(f"{n:,}" for n in ctx.size.p6_first_sync)
-    result = ScenarioResult("P6", f"memory and pace of a --once first sync of {sizes} messages")
-    result.rows = rows(ctx, found)
+    result = ScenarioResult("P6S", f"memory and pace of a --once first sync of {sizes} messages")
+    result.rows = rows(ctx, found, "P6S")
     result.details = {
         "runs": [[r.__dict__ for r in runs] for runs in found],
         "daemon_tree": str(daemon_tree()),
