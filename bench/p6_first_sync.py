@@ -32,6 +32,7 @@ NOOP = '\n[ai]\nbackend = "noop"\n'
 class FirstSync:
     messages: int
     peak_rss_mb: float
+    drained_rss_mb: float  # the peak when the last row was completed, before the report
     sync_s: float  # start until every row existed
     drain_s: float  # first completed row until the last
     total_s: float  # start until the process ended
@@ -62,7 +63,7 @@ def first_sync(ctx: Context, box: BenchMailbox, run: int) -> FirstSync:
         stdin=subprocess.DEVNULL,
     )
     probe = SqliteProbe(daemon.db_path)
-    peak = 0
+    peak = drained_peak = 0
     all_rows = first_done = last_done = 0.0
     try:
         while proc.poll() is None:
@@ -76,7 +77,7 @@ def first_sync(ctx: Context, box: BenchMailbox, run: int) -> FirstSync:
                 if not first_done and 0 <= unfinished < max(rows, 1) and rows > 0:
                     first_done = now
                 if all_rows and unfinished == 0 and not last_done:
-                    last_done = now
+                    last_done, drained_peak = now, peak
             time.sleep(0.1)
     finally:
         stop_process(proc, 600)
@@ -89,6 +90,7 @@ def first_sync(ctx: Context, box: BenchMailbox, run: int) -> FirstSync:
     return FirstSync(
         box.count,
         peak / MB,
+        (drained_peak or peak) / MB,
         (all_rows or end) - start,
         last_done - (first_done or start),
         end - start,
@@ -105,7 +107,8 @@ def run_sizes(ctx: Context) -> list[list[FirstSync]]:
             for i in range(ctx.runs):
                 one = first_sync(ctx, box, i)
                 ctx.log(
-                    f"P6 first sync of {count:,}: peak {one.peak_rss_mb:.1f} MB, sync "
+                    f"P6 first sync of {count:,}: peak {one.peak_rss_mb:.1f} MB "
+                    f"({one.drained_rss_mb:.1f} MB drained), sync "
                     f"{one.sync_rate:,.0f}/s, drain {one.drain_rate:,.0f}/s, {one.total_s:.1f} s"
                 )
                 runs.append(one)
@@ -131,7 +134,11 @@ def rows(ctx: Context, found: list[list[FirstSync]], key: str = "P6") -> list[Ro
             anchor,
             median([r.peak_rss_mb for r in base]),
         )
-        peak.note = f"daemon tree: {daemon_tree()}"
+        drained = median([r.drained_rss_mb for r in runs]) or 0.0
+        peak.note = (
+            f"{drained:.1f} MB when the last row was completed, before the report that "
+            f"--once prints; daemon tree: {daemon_tree()}"
+        )
         out.append(peak)
         for label, pace in (("sync", "sync_rate"), ("drain", "drain_rate")):
             out.append(
