@@ -168,8 +168,8 @@ def _result(ctx: Context, f: dict[str, list[float]], missing: str | None) -> Sce
             "MB",
             f["first"],
             None,
-            note="a first start creates the schema with Alembic, which then stays loaded; "
-            "every later start finds the schema current and never imports it",
+            note="a first start creates the schema with Alembic in a child process "
+            "(python -m muninmaild.store.migrate), so the daemon never loads it",
         )
     )
     loaded_anchor = None if missing else f["t_loaded"]
