@@ -30,11 +30,30 @@ class Size:
     p7_starts: int
     p7_status_calls: int
     p10_messages: int = 1_000
+    p9_backlog: int = 2_000
+    p9_probes: int = 3
+    p6_first_sync: tuple[int, ...] = (10_000, 100_000)
 
 
 SIZES = {
     "smoke": Size(
-        "smoke", 200, 300, 300, (1, 2, 4), 64, 3.0, 5, 0.6, 300, 1.0, 2, 3, p10_messages=100
+        "smoke",
+        200,
+        300,
+        300,
+        (1, 2, 4),
+        64,
+        3.0,
+        5,
+        0.6,
+        300,
+        1.0,
+        2,
+        3,
+        p10_messages=100,
+        p9_backlog=40,
+        p9_probes=1,
+        p6_first_sync=(300,),
     ),
     "full": Size(
         "full", 10_000, 10_000, 10_000, (1, 2, 4), 2_000, 30.0, 200, 0.6, 10_000, 5.0, 7, 15

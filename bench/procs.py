@@ -28,6 +28,13 @@ SLOW_STOP_S = 8.0  # the configured drain_timeout (5 s) and a margin
 SLOW_STOPS: list[str] = []  # daemons that took longer than SLOW_STOP_S to stop on SIGTERM
 
 
+def daemon_tree() -> Path:
+    """The source tree whose daemon is measured: this one, or another checkout named by
+    `MUNINMAIL_BENCH_TREE` (an older commit, for figures before and after a change)."""
+    other = os.environ.get("MUNINMAIL_BENCH_TREE")
+    return Path(other).resolve() if other else REPO
+
+
 class Daemon:
     """One `muninmaild` with its own state folder, control socket and notify socket."""
 
@@ -57,12 +64,15 @@ class Daemon:
         notify_path.unlink(missing_ok=True)
         self.notify = NotifyReceiver(notify_path)
         env = clean_env(NOTIFY_SOCKET=str(notify_path)) | self.env
+        tree = daemon_tree()
+        if tree != REPO:
+            env["PYTHONPATH"] = str(tree)
         with (self.state / "daemon.log").open("ab") as log:
             self.started_at = time.monotonic()
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "muninmaild", "--config", str(self.config)],
                 env=env,
-                cwd=REPO,
+                cwd=tree,
                 stdout=log,
                 stderr=log,
                 stdin=subprocess.DEVNULL,

@@ -33,8 +33,12 @@ SCENARIOS = {
     "P5": "bench.p5_latency",
     "P6": "bench.p6_memory",
     "P7": "bench.p7_startup",
+    "P9": "bench.p9_live",
     "P10": "bench.p10_requests",
 }
+# Parts of a scenario that also run alone, by name only (never in "all": their scenario runs them).
+PARTS = {"P6S": "bench.p6_first_sync"}
+MODULES = SCENARIOS | PARTS
 HERE = Path(__file__).resolve().parent
 
 
@@ -52,22 +56,22 @@ def selected(names: list[str] | None) -> list[str]:
     wanted = [n.upper() for n in names or ["all"]]
     if "ALL" in wanted:
         return list(SCENARIOS)
-    unknown = [n for n in wanted if n not in SCENARIOS]
+    unknown = [n for n in wanted if n not in MODULES]
     if unknown:
-        raise SystemExit(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(SCENARIOS)}")
-    return [n for n in SCENARIOS if n in wanted]
+        raise SystemExit(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(MODULES)}")
+    return [n for n in MODULES if n in wanted]
 
 
 def run_one(ctx: Context, key: str) -> ScenarioResult:
     start = time.monotonic()
     ctx.log(f"{key}: starting")
     try:
-        module = importlib.import_module(SCENARIOS[key])
+        module = importlib.import_module(MODULES[key])
         scenario: Callable[[Context], ScenarioResult] = module.run
         result = scenario(ctx)
     except Exception as exc:
         traceback.print_exc()
-        result = ScenarioResult(key, SCENARIOS[key], error=f"{type(exc).__name__}: {exc}")
+        result = ScenarioResult(key, MODULES[key], error=f"{type(exc).__name__}: {exc}")
     result.seconds = time.monotonic() - start
     ctx.log(f"{key}: done in {result.seconds:.1f} s")
     return result

@@ -43,6 +43,15 @@ async def claim_one(repo: Repository, token: str, lease_s: float) -> ClaimedMess
     return claimed[0] if claimed else None
 
 
+async def claim_oldest(repo: Repository, token: str, lease_s: float) -> ClaimedMessage | None:
+    """The due row with the lowest id (the claim takes the newest first): the others the
+    claim took go back at once, without using up an attempt."""
+    claimed = await repo.claim_batch(token, 10_000, lease_s)
+    for other in claimed[:-1]:
+        assert await repo.release(other.id, other.token)
+    return claimed[-1] if claimed else None
+
+
 async def complete_one(
     repo: Repository, email_id: int, token: str, analysis: Analysis, usage: TokenUsage, model: str
 ) -> bool:

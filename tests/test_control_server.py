@@ -459,7 +459,7 @@ async def test_requeue_list_show_and_todos(client: Client, served: Served) -> No
     assert [m["id"] for m in failed] == [claimed.id]
     assert failed[0]["last_error"] == "the model refused" and failed[0]["attempts"] == 1
     shown = (await client.result("show", id=claimed.id))["message"]
-    assert shown["status"] == "failed" and shown["subject"] == "Message 1"
+    assert shown["status"] == "failed" and shown["subject"] == "Message 2"  # newest first
     assert shown["tokens"] == {"in": 0, "out": 0} and shown["summary"] is None
     status = await client.result("status")
     assert status["last_error"]["message"] == "the model refused"

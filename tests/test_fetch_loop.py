@@ -43,7 +43,7 @@ class NoStore:
     async def sync_state(self, account: str, mailbox: str) -> SyncState:
         return SyncState()
 
-    async def known_source_keys(self, account: str, mailbox: str) -> set[str]:
+    async def known_source_keys(self, account: str, mailbox: str, keys: Sequence[str]) -> set[str]:
         return set()
 
     async def mailbox_synced(self, account: str, mailbox: str) -> None:

@@ -12,6 +12,7 @@ import pytest
 
 from tests.daemon_proc import finish, start, stop, write_config
 from tests.peers.dovecot import PASSWORD, USER, Dovecot, message
+from tests.peers.imap_relay import ImapRelay
 
 pytestmark = pytest.mark.integration  # starts the daemon as a process (tests/kinds.py)
 
@@ -77,3 +78,50 @@ def test_once_fetches_an_imap_account_and_reports(dovecot: Dovecot, tmp_path: Pa
     assert code == 0, err
     assert "mail: 2 new message(s) queued" in out
     assert completed(tmp_path / "muninmail.db") == 2
+
+
+@pytest.mark.parametrize("expunge_one", [False, True], ids=["one-more", "same-count"])
+def test_mail_between_the_sync_and_idle_is_queued_without_a_poll_when_the_server_gives_no_uidnext(
+    dovecot: Dovecot, tmp_path: Path, expunge_one: bool
+) -> None:
+    dovecot.append([message(i) for i in range(1, 3)])
+    relay = ImapRelay(dovecot.imap_port, without_uidnext=True)  # Courier's answers
+    # The second EXAMINE is the one before IDLE: kept back until the new mail is in.
+    reached, go = relay.pause_at(rb"^EXAMINE ", nth=2)
+    account = f"""
+[[accounts]]
+name = "mail"
+source = "imap"
+server = "127.0.0.1"
+port = {relay.port}
+security = "none"
+username = "{USER}"
+password = "{PASSWORD}"
+poll_interval = 3600
+"""
+    db = tmp_path / "muninmail.db"
+    proc = start(write_config(tmp_path / "m.toml", tmp_path, maildir=None, extra=account))
+    try:
+        assert reached.wait(30)
+        assert queued(db) == 2
+        if expunge_one:  # the count stays as the sync saw it: only a search by UID tells
+            dovecot.doveadm("expunge", "-u", USER, "mailbox", "INBOX", "uid", "1")
+        dovecot.append([message(3)])
+        go.set()
+        wait_until(lambda: queued(db) == 3, within_s=15)  # the poll is an hour away
+    finally:
+        go.set()
+        code, _, err = stop(proc)
+        relay.close()
+    assert code == 0, err
+    assert not relay.commands(rb"UIDNEXT")
+
+
+def queued(db: Path) -> int:
+    if not db.exists():
+        return 0
+    with sqlite3.connect(db) as conn:
+        try:
+            return int(conn.execute("SELECT COUNT(*) FROM emails").fetchone()[0])
+        except sqlite3.OperationalError:  # the schema is not there yet
+            return 0

@@ -10,6 +10,7 @@ import signal
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -453,3 +454,35 @@ async def test_an_untrusted_certificate_is_refused(
     assert not isinstance(refused.value, FetchAuthError)
     await source.close()
     assert "Login: user=<alice>" not in dovecot.log_text()
+
+
+@pytest.mark.parametrize("security", ["tls", "starttls"])
+async def test_a_certificate_for_a_name_reached_by_address_gets_a_hint_naming_that(
+    dovecot: Dovecot, repo: Repository, security: Security
+) -> None:
+    # Dovecot with a certificate for a name only, trusted through ca_file, reached by address.
+    make_certificate(dovecot.cert, dovecot.root / "key.pem", name="mail.example.test")
+    dovecot.restart()
+    source = imap_source(dovecot.account(security), repo)
+    with pytest.raises(FetchError) as refused:
+        await source.sync(repo)
+    await source.close()
+    words = str(refused.value)
+    assert "server is the address 127.0.0.1" in words and "set server to that name" in words
+    assert "ca_file" not in words.split("not trusted", 1)[1]
+
+
+async def test_a_first_sync_searches_uids_a_window_at_a_time(
+    dovecot: Dovecot, repo: Repository
+) -> None:
+    dovecot.append([message(i) for i in range(1, 11)])
+    source = ImapSource(dovecot.account(), repo, "me", replace(TUNING, uid_window=3, batch=2))
+    assert await source.sync(repo) == 10
+    await source.close()
+    assert await row_counts_uids(repo) == list(range(1, 11))
+    assert (await repo.sync_state("test", "INBOX")).highest_uid == 10
+
+
+async def row_counts_uids(repo: Repository) -> list[int]:
+    async with repo._reader.connect() as conn:
+        return [r[0] for r in await conn.execute(text("SELECT uid FROM emails ORDER BY uid"))]

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import os
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from muninmaild.errors import FetchError
+from muninmaild.fetch import maildir as maildir_module
+from muninmaild.fetch import maildir_listing
 from muninmaild.fetch.loop import FetchLoop
 from muninmaild.fetch.maildir import MAILDIR_UIDVALIDITY, MaildirSource
+from muninmaild.fetch.maildir_listing import MaildirFile
 from muninmaild.records import QueueCounts
 from muninmaild.store.repository import Repository
+from tests.factories import new_message
 
 MESSAGE = b"From: a@example.com\nSubject: %s\nMessage-ID: <%s@example.com>\n\nBody %s\n"
 
@@ -111,3 +120,66 @@ async def test_paused_fetcher_fetches_nothing(tmp_path: Path, repo: Repository) 
     await loop.run_once()
     assert loop.status.state == "paused"
     assert await repo.counts() == QueueCounts()
+
+
+class CountingStore:
+    """The repository, counting the keys it is asked about (the cost of a listing)."""
+
+    def __init__(self, repo: Repository) -> None:
+        self._repo = repo
+        self.asked: list[str] = []
+        self.sync_state = repo.sync_state
+        self.add_messages = repo.add_messages
+        self.mailbox_synced = repo.mailbox_synced
+
+    async def known_source_keys(self, account: str, mailbox: str, keys: Sequence[str]) -> set[str]:
+        self.asked += keys
+        return await self._repo.known_source_keys(account, mailbox, keys)
+
+
+def age(root: Path) -> None:
+    """Date new/ and cur/ back a minute, as a folder that has been quiet for a while."""
+    for sub in ("new", "cur"):
+        (root / sub).mkdir(exist_ok=True)
+        then = time.time() - 60
+        os.utime(root / sub, (then, then))
+
+
+async def test_an_unchanged_folder_is_not_listed_and_a_changed_one_costs_its_changes(
+    tmp_path: Path, repo: Repository
+) -> None:
+    for n in range(100, 110):
+        deliver(tmp_path, f"{n}.a.host")
+    store = CountingStore(repo)
+    maildir = source(tmp_path)
+    age(tmp_path)
+    assert await maildir.sync(store) == 10
+    store.asked.clear()
+    assert await maildir.sync(store) == 0
+    assert store.asked == []  # new/ and cur/ as they were: nothing listed, nothing asked
+    deliver(tmp_path, "200.b.host")
+    assert await maildir.sync(store) == 1
+    assert await repo.counts() == QueueCounts(pending=11)
+
+
+async def test_a_folder_is_listed_off_the_event_loop(
+    tmp_path: Path, repo: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deliver(tmp_path, "100.a.host")
+    threads: list[str] = []
+    real = maildir_listing.names
+
+    def names(folder: Path) -> Iterator[MaildirFile]:
+        for found in real(folder):
+            threads.append(threading.current_thread().name)
+            yield found
+
+    monkeypatch.setattr(maildir_module, "names", names)
+    assert await source(tmp_path).sync(repo) == 1
+    assert threads and threading.main_thread().name not in threads
+
+
+async def test_known_keys_are_asked_of_the_store_in_bounded_chunks(repo: Repository) -> None:
+    await repo.add_messages([replace(new_message(n), source_key=f"k{n}") for n in range(1, 1201)])
+    keys = [f"k{n}" for n in range(1, 1301)]
+    assert await repo.known_source_keys("work", "INBOX", keys) == set(keys[:1200])

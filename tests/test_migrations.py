@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
@@ -9,8 +14,15 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from muninmaild.errors import StoreError
 from muninmaild.store.engine import create_engine
-from muninmaild.store.migrate import HEAD_REVISION, SCRIPT_LOCATION, current_revision, migrate
+from muninmaild.store.migrate import (
+    HEAD_REVISION,
+    SCRIPT_LOCATION,
+    current_revision,
+    migrate,
+    migrate_apart,
+)
 from muninmaild.store.models import Base
 
 
@@ -63,5 +75,45 @@ async def test_0008_leaves_mailboxes_synced_before_it_outside_the_backfill_windo
                 text("SELECT highest_uid, backfill_uid, backfill_skipped FROM mailbox_state")
             )
             assert found.one() == (40, 0, 0)
+    finally:
+        await engine.dispose()
+
+
+MIGRATE_APART = """
+import asyncio, sys
+from muninmaild.store.engine import create_engine
+from muninmaild.store.migrate import HEAD_REVISION, current_revision, migrate_apart
+
+async def main(url):
+    engine = create_engine(url)
+    try:
+        assert await migrate_apart(engine, url) is True
+        assert await current_revision(engine) == HEAD_REVISION
+        assert await migrate_apart(engine, url) is False
+    finally:
+        await engine.dispose()
+
+asyncio.run(main(sys.argv[1]))
+assert "alembic" not in sys.modules, "Alembic was loaded into the daemon's process"
+"""
+
+
+def test_the_daemon_migrates_in_a_child_and_never_loads_alembic(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'q.db'}"
+    done = subprocess.run(
+        [sys.executable, "-c", MIGRATE_APART, url], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+
+
+async def test_a_failed_migration_in_the_child_is_a_store_error_with_its_reason(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "q.db").mkdir()  # a folder where the database file should be
+    url = f"sqlite+aiosqlite:///{tmp_path / 'q.db'}"
+    engine = create_engine(url)
+    try:
+        with pytest.raises(StoreError, match=r"brought up to date: .*unable to open"):
+            await migrate_apart(engine, url)
     finally:
         await engine.dispose()

@@ -262,7 +262,7 @@ async def test_unexpected_exception_is_contained_to_its_message(repo: Repository
     backend = ScriptedBackend(ZeroDivisionError("boom"))
     await make(repo, backend, max_attempts=1).run()
     assert await repo.counts() == QueueCounts(completed=1, failed=1)
-    [row] = await repo.results_for([1])
+    [row] = await repo.results_for([2])
     assert row["last_error"] == "gave up after 1 attempts: internal error (ZeroDivisionError: boom)"
 
 

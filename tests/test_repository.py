@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -63,8 +64,7 @@ async def test_copies_of_one_message_id_in_one_batch_point_at_the_first(
     batch = [new_message(uid, message_id=same) for uid in (4, 5, 6)] + [new_message(7)]
     assert await queue.add_messages(batch) == 4
     assert await queue.counts() == QueueCounts(pending=2, completed=2)
-    first = await claim_one(queue, "w#1", 60)
-    assert first is not None and first.id == 1
+    assert {m.id for m in await queue.claim_batch("w#1", 5, 60)} == {1, 2}
     async with queue._reader.connect() as conn:
         skips = await conn.execute(text("SELECT skip_reason FROM emails WHERE uid IN (5, 6)"))
         assert [r[0] for r in skips] == ["same Message-ID as message 1"] * 2
@@ -95,11 +95,11 @@ async def test_sync_state_is_saved_with_the_batch(queue: Repository) -> None:
     assert (state.uidvalidity, state.highest_uid) == (42, 9)
 
 
-async def test_claim_takes_oldest_due_row_and_counts_an_attempt(queue: Repository) -> None:
+async def test_claim_takes_newest_due_row_and_counts_an_attempt(queue: Repository) -> None:
     await queue.add_messages([new_message(1), new_message(2)])
     first = await claim_one(queue, "w#1", 60)
     assert first is not None
-    assert (first.subject, first.attempts, first.token) == ("Message 1", 1, "w#1")
+    assert (first.subject, first.attempts, first.token) == ("Message 2", 1, "w#1")
     assert await queue.counts() == QueueCounts(pending=1, processing=1)
 
 
@@ -220,12 +220,12 @@ async def test_pause_is_stored(queue: Repository) -> None:
     assert await queue.paused() == {"fetcher": False, "processor": False}
 
 
-async def test_claim_batch_takes_due_rows_once_in_order(queue: Repository) -> None:
+async def test_claim_batch_takes_due_rows_once_newest_first(queue: Repository) -> None:
     await queue.add_messages([new_message(i) for i in range(1, 8)])
     first = await queue.claim_batch("a#1", 3, 60)
     second = await queue.claim_batch("b#1", 10, 60)
-    assert [m.id for m in first] == [1, 2, 3]
-    assert [m.id for m in second] == [4, 5, 6, 7]
+    assert [m.id for m in first] == [7, 6, 5]
+    assert [m.id for m in second] == [4, 3, 2, 1]
     assert {m.token for m in first} == {"a#1"}
     assert await queue.claim_batch("c#1", 5, 60) == []
 
@@ -236,9 +236,9 @@ async def test_complete_many_fences_each_row_by_its_token(
     await queue.add_messages([new_message(i) for i in range(1, 4)])
     held = await queue.claim_batch("a#1", 3, 60)
     clock.advance(61)
-    [taken] = await queue.claim_batch("b#1", 1, 60)  # row 1's lease ran out
+    [taken] = await queue.claim_batch("b#1", 1, 60)  # row 3's lease ran out
     items = [Completion(m.id, m.token, ANSWER, TokenUsage(1, 1), "m") for m in held]
-    assert await queue.complete_many(items) == {2, 3}
+    assert await queue.complete_many(items) == {1, 2}
     assert await complete_one(queue, taken.id, "b#1", ANSWER, TokenUsage(1, 1), "m")
     async with any_engine.connect() as conn:
         per_email = (
@@ -301,3 +301,32 @@ async def test_a_maildir_file_is_queued_once_even_by_racing_fetchers(queue: Repo
     assert await queue.add_messages(same_file[:1]) == 1
     assert await queue.add_messages(same_file[1:]) == 0
     assert await queue.counts() == QueueCounts(pending=1)
+
+
+async def test_live_mail_is_claimed_before_any_backlog_then_newest_first(
+    queue: Repository,
+) -> None:
+    await queue.add_messages([new_message(u) for u in (1, 2, 3)])  # INBOX's first sync
+    await queue.mailbox_synced("work", "INBOX")
+    await queue.add_messages([new_message(4)])  # arrived after INBOX caught up: live
+    await queue.add_messages([new_message(u, mailbox="Archive") for u in (1, 2)])  # backlog
+    claimed = await queue.claim_batch("w#1", 10, 60)
+    assert [(m.subject, m.id) for m in claimed] == [
+        ("Message 4", 4),
+        ("Message 2", 6),
+        ("Message 1", 5),
+        ("Message 3", 3),
+        ("Message 2", 2),
+        ("Message 1", 1),
+    ]
+
+
+async def test_a_recreated_mailbox_is_backlog_until_its_rescan_is_stored(
+    queue: Repository,
+) -> None:
+    await queue.add_messages([new_message(1)], SyncAdvance("work", "INBOX", 1, 1))
+    await queue.mailbox_synced("work", "INBOX")
+    await queue.add_messages([replace(new_message(5), uidvalidity=2)])  # during the rescan
+    await queue.add_messages([new_message(2)])  # live
+    claimed = await queue.claim_batch("w#1", 10, 60)
+    assert [m.id for m in claimed] == [3, 2, 1]  # the rescan's message is backlog

@@ -54,7 +54,7 @@ async def test_list_is_newest_first_with_flags_and_filters(queue: Repository, cl
     assert first_done["status"] == "completed"
 
     pending = await queue.list_messages(status="pending")
-    assert {m["subject"] for m in pending} == {"Message 2", "Message 3"}
+    assert {m["subject"] for m in pending} == {"Message 1", "Message 2"}
     recent = await queue.list_messages(since=START + timedelta(hours=1))
     assert [m["subject"] for m in recent] == ["Message 3"]
     assert len(await queue.list_messages(limit=1)) == 1
@@ -114,7 +114,7 @@ async def test_open_todos_dated_first_then_by_priority(
     todos = await queue.open_todos()
     assert [t["task"] for t in todos] == ["soon", "later", "important", "whenever"]
     assert todos[1]["id"] == first and todos[1]["due"] == "2026-12-09"
-    assert todos[1]["subject"] == "Message 1"
+    assert todos[1]["subject"] == "Message 2"  # newest first
     async with any_engine.begin() as conn:
         await conn.execute(text("UPDATE todos SET done = true WHERE task = 'soon'"))
     assert [t["task"] for t in await queue.open_todos(limit=2)] == ["later", "important"]

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from muninmaild.records import Analysis, KeywordOutcome, Todo, TokenUsage
 from muninmaild.store.repository import Repository
-from tests.factories import claim_one, complete_one, new_message
+from tests.factories import claim_oldest, complete_one, new_message
 
 START = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 FLAGGED = Analysis("Ann asks.", ("urgent", "requires_response"), ())
@@ -43,7 +43,7 @@ async def process(queue: Repository, *analyses: Analysis) -> list[int]:
     """Claim and complete the next messages with these answers, in order; their ids."""
     ids = []
     for analysis in analyses:
-        msg = await claim_one(queue, "w#1", 60)
+        msg = await claim_oldest(queue, "w#1", 60)
         assert msg is not None
         assert await complete_one(queue, msg.id, "w#1", analysis, TokenUsage(), "m")
         ids.append(msg.id)

@@ -102,7 +102,7 @@ async def test_a_maildir_message_keeps_a_bare_row_so_its_file_is_not_queued_agai
     assert await rows(any_engine, "SELECT source_key, body_text, completed_at FROM emails") == [
         ("1000.m1", "", None)
     ]
-    assert await repo.known_source_keys("work", "INBOX") == {"1000.m1"}
+    assert await repo.known_source_keys("work", "INBOX", ["1000.m1"]) == {"1000.m1"}
     assert await Retention(repo, 30, clock=lambda: clock.now).run_once() == 0
 
 

@@ -328,14 +328,14 @@ async def test_the_processor_stores_each_answer_with_its_origin(repo: Repository
     assert len(backend.asked) == 1
     found = {m["id"]: m for m in await repo.results_for([1, 2, 3, 4])}
     assert {n: (m["status"], m["origin"]) for n, m in found.items()} == {
-        1: ("completed", "model"),
-        2: ("completed", "cache"),
+        1: ("completed", "cache"),  # the claim takes the newest first: 2 asked the model
+        2: ("completed", "model"),
         3: ("completed", "skipped"),
         4: ("completed", "skipped"),
     }
     assert found[3]["origin_note"] == "bulk: List-Id"
     shown = [await repo.message_detail(n) for n in (1, 2, 3)]
-    assert [m["tokens"]["in"] if m else None for m in shown] == [900, 0, 0]
+    assert [m["tokens"]["in"] if m else None for m in shown] == [0, 900, 0]
     assert [m["sent"] if m else None for m in shown] == ["all", "all", None]
     answers = processor.stats.answers
     assert (answers.cached, answers.cache_misses, answers.skipped_total) == (1, 1, 2)

@@ -11,14 +11,14 @@ daemons sharing a database never hand out the same UIDs twice.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from muninmaild.errors import FetchError
 from muninmaild.fetch.backfill import Backfill
 from muninmaild.fetch.lease import LeaseStore, MailboxLeases
+from muninmaild.fetch.maildir_listing import FolderWatch, MaildirFile, delivery_order, names
 from muninmaild.fetch.source import MessageStore, digest_note, oversize_note
 from muninmaild.mail.parse import parse_message
 from muninmaild.records import BACKFILL_NOTE, NewMessage, SyncAdvance
@@ -26,14 +26,7 @@ from muninmaild.records import BACKFILL_NOTE, NewMessage, SyncAdvance
 MAILDIR_UIDVALIDITY = 1
 BATCH = 200
 HEAD_BYTES = 64 * 1024  # an oversize message is queued from its headers alone
-
-
-@dataclass(frozen=True)
-class _File:
-    key: str
-    path: Path
-    size: int
-    mtime: float  # the delivery time: a Maildir's INTERNALDATE
+KEYS_PER_QUERY = 500  # file names asked about at once: far below any bound-parameter limit
 
 
 class MaildirSource:
@@ -54,6 +47,7 @@ class MaildirSource:
         self._max_size = max_message_size
         self._backfill = backfill or Backfill()
         self._leases = MailboxLeases(leases[0], account, leases[1], leases[2]) if leases else None
+        self._watch = FolderWatch()
 
     async def sync(self, store: MessageStore) -> int:
         if not self._root.is_dir():
@@ -67,44 +61,67 @@ class MaildirSource:
 
     async def _sync_mailbox(self, store: MessageStore, mailbox: str) -> int:
         folder = self._root if mailbox == "INBOX" else self._root / f".{mailbox}"
-        known = await store.known_source_keys(self.account, mailbox)
-        files = [f for f in _list(folder) if f.key not in known]
+        # Off the event loop: a big folder takes a while to list even by names alone.
+        stamp = await asyncio.to_thread(self._watch.stamp, folder)
+        if self._watch.unchanged(folder, stamp):
+            return 0
+        files = await self._unknown(store, mailbox, folder)
         state = await store.sync_state(self.account, mailbox)
         uid = state.highest_uid
         bound = self._backfill.bound(state, uid + len(files))
         added = 0
         for start in range(0, len(files), BATCH):
             chunk = files[start : start + BATCH]
-            old = self._left_out(chunk, uid, bound)
             # Parsing is CPU work: off the event loop, so the watchdog keeps ticking.
-            batch = await asyncio.to_thread(self._read_batch, chunk, mailbox, uid, old)
+            batch = await asyncio.to_thread(self._read_batch, chunk, mailbox, uid, bound)
             uid += len(batch)
             advance = SyncAdvance(self.account, mailbox, MAILDIR_UIDVALIDITY, uid, bound)
             added += await store.add_messages(batch, advance)
+        self._watch.synced(folder, stamp)
         return added
 
-    def _left_out(self, files: list[_File], last_uid: int, bound: int) -> set[str]:
-        """The keys of `files` (UIDs from `last_uid + 1`) that the backfill window leaves out."""
+    async def _unknown(self, store: MessageStore, mailbox: str, folder: Path) -> list[MaildirFile]:
+        """The folder's files the store does not know yet, oldest delivery first.
+
+        The listing is asked about in chunks: neither every file nor every known key of the
+        folder is held at once, only the new ones.
+        """
+        listing = names(folder)
+
+        def next_chunk() -> list[MaildirFile]:
+            return list(itertools.islice(listing, KEYS_PER_QUERY))
+
+        new: list[MaildirFile] = []
+        while chunk := await asyncio.to_thread(next_chunk):
+            known = await store.known_source_keys(self.account, mailbox, [f.key for f in chunk])
+            new += [f for f in chunk if f.key not in known]
+        return delivery_order(new)
+
+    def _read_batch(
+        self, files: list[MaildirFile], mailbox: str, last_uid: int, bound: int
+    ) -> list[NewMessage]:
+        old = self._left_out(files, last_uid, bound)
+        return [self._read(f, mailbox, last_uid + i + 1, old) for i, f in enumerate(files)]
+
+    def _left_out(self, files: list[MaildirFile], last_uid: int, bound: int) -> set[str]:
+        """The keys of `files` (UIDs from `last_uid + 1`) that the backfill window leaves out.
+        Only the files weighed are looked at (`stat`), in the reading thread."""
         cutoff = self._backfill.cutoff()
         if cutoff is None:
             return set()
         weighed = [f for i, f in enumerate(files) if last_uid + i + 1 <= bound]
         if self._backfill.leaves_out_all:
             return {f.key for f in weighed}
-        return {f.key for f in weighed if f.mtime < cutoff.timestamp()}
+        return {f.key for f in weighed if _delivered_at(f.path) < cutoff.timestamp()}
 
-    def _read_batch(
-        self, files: list[_File], mailbox: str, last_uid: int, old: set[str]
-    ) -> list[NewMessage]:
-        return [self._read(f, mailbox, last_uid + i + 1, old) for i, f in enumerate(files)]
-
-    def _read(self, file: _File, mailbox: str, uid: int, old: set[str]) -> NewMessage:
+    def _read(self, file: MaildirFile, mailbox: str, uid: int, old: set[str]) -> NewMessage:
         skip = None
         try:
             with file.path.open("rb") as fh:
-                if file.size > self._max_size:
+                size = os.fstat(fh.fileno()).st_size
+                if size > self._max_size:
                     raw = fh.read(HEAD_BYTES).split(b"\n\n", 1)[0] + b"\n\n"
-                    skip = oversize_note(file.size, self._max_size)
+                    skip = oversize_note(size, self._max_size)
                 else:
                     raw = fh.read()
         except OSError as exc:
@@ -136,24 +153,10 @@ class MaildirSource:
             await self._leases.release_all()
 
 
-def _list(folder: Path) -> list[_File]:
-    """Files in new/ and cur/, oldest delivery first (names start with the delivery time)."""
-    found = {f.key: f for sub in ("new", "cur") for f in _scan(folder / sub)}
-    return sorted(found.values(), key=lambda f: (_time_prefix(f.key), f.key))
-
-
-def _scan(folder: Path) -> Iterator[_File]:
+def _delivered_at(path: Path) -> float:
+    """A file's modification time, its delivery: a Maildir's INTERNALDATE. A file gone since
+    the listing is not left out; reading it says what happened."""
     try:
-        entries = list(os.scandir(folder))
-    except FileNotFoundError:
-        return
-    for entry in entries:
-        if entry.name.startswith(".") or not entry.is_file():
-            continue
-        found = entry.stat()
-        yield _File(entry.name.split(":", 1)[0], Path(entry.path), found.st_size, found.st_mtime)
-
-
-def _time_prefix(key: str) -> int:
-    head = key.split(".", 1)[0]
-    return int(head) if head.isdigit() else 0
+        return path.stat().st_mtime
+    except OSError:
+        return float("inf")

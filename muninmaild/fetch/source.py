@@ -32,7 +32,9 @@ class MessageStore(Protocol):
 
     async def sync_state(self, account: str, mailbox: str) -> SyncState: ...
 
-    async def known_source_keys(self, account: str, mailbox: str) -> set[str]: ...
+    async def known_source_keys(self, account: str, mailbox: str, keys: Sequence[str]) -> set[str]:
+        """Which of `keys` (a source's own message keys) the mailbox already has."""
+        ...
 
     async def add_messages(
         self, batch: Sequence[NewMessage], advance: SyncAdvance | None = None

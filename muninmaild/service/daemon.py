@@ -32,7 +32,7 @@ from muninmaild.service.metrics_http import MetricsServer, open_metrics_socket
 from muninmaild.service.notify import Notifier
 from muninmaild.service.reload import Reloader
 from muninmaild.store.engine import create_engine
-from muninmaild.store.migrate import migrate
+from muninmaild.store.migrate import migrate_apart
 from muninmaild.waiting import first_of
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ async def run(
     log.info("muninmaild %s starting; database %s", __version__, mask_url(settings.database.url))
     engine = create_engine(settings.database.url)
     try:
-        if await migrate(engine):
+        if await migrate_apart(engine, settings.database.url):
             log.info("database schema brought up to date")
         parts = build(settings, engine, redact, once=once)
         try:

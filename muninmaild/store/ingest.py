@@ -18,6 +18,8 @@ from muninmaild.store.chunks import chunks
 from muninmaild.store.engine import dialect_insert
 from muninmaild.store.models import Email, FetchLease, MailboxState
 
+_KEYS_PER_STATEMENT = 500
+
 
 class IngestStore:
     _engine: AsyncEngine
@@ -41,12 +43,13 @@ class IngestStore:
         now = self._clock()
         async with self._tx() as conn:
             known = await self._first_by_message_id(conn, batch)
+            live = await self._live_mailboxes(conn, batch)
             added = 0
             left_out: dict[tuple[str, str], int] = {}
             # The k-th copy of a Message-ID within the batch goes in pass k, so that every
             # copy after the first can point at the row the earlier pass made.
             for group in _by_occurrence(batch):
-                added += await self._insert_new(conn, group, known, now, left_out)
+                added += await self._insert_new(conn, group, known, live, now, left_out)
             if advance:
                 await self._save_sync_state(conn, advance, now)
             await self._count_left_out(conn, left_out, now)
@@ -59,6 +62,7 @@ class IngestStore:
         conn: AsyncConnection,
         batch: Sequence[NewMessage],
         known: dict[str, int],
+        live: set[tuple[str, str, int]],
         now: datetime,
         left_out: dict[tuple[str, str], int],
     ) -> int:
@@ -67,6 +71,7 @@ class IngestStore:
         values = []
         for msg in batch:
             row = rows.email_values(msg, now)
+            row["live"] = (msg.account, msg.mailbox, msg.uidvalidity) in live
             first = known.get(msg.mail.message_id or "")
             if first is not None and row["processing_status"] == "pending":
                 row |= rows.completed_values(f"same Message-ID as message {first}", now)
@@ -126,6 +131,29 @@ class IngestStore:
             out |= {mid: first for mid, first in (await conn.execute(stmt)).all() if mid}
         return out
 
+    async def _live_mailboxes(
+        self, conn: AsyncConnection, batch: Sequence[NewMessage]
+    ) -> set[tuple[str, str, int]]:
+        """The batch's (account, mailbox, UIDVALIDITY) whose first sync was done: live mail.
+
+        A mailbox recreated under a new UIDVALIDITY is backlog again until its rescan ends,
+        which is when its new UIDVALIDITY is stored.
+        """
+        live: set[tuple[str, str, int]] = set()
+        for account, mailbox in {(m.account, m.mailbox) for m in batch}:
+            stmt = select(MailboxState.uidvalidity).where(
+                MailboxState.account == account,
+                MailboxState.mailbox == mailbox,
+                MailboxState.caught_up_at.is_not(None),
+            )
+            row = (await conn.execute(stmt)).first()
+            if row is None:
+                continue
+            uidvalidities = {m.uidvalidity for m in batch if m.mailbox == mailbox}
+            # No UIDVALIDITY stored: a source without one (an empty Maildir when it synced).
+            live |= {(account, mailbox, u) for u in uidvalidities if row[0] in (None, u)}
+        return live
+
     async def sync_state(self, account: str, mailbox: str) -> SyncState:
         stmt = select(
             MailboxState.uidvalidity, MailboxState.highest_uid, MailboxState.backfill_uid
@@ -159,12 +187,22 @@ class IngestStore:
         if changed.rowcount == 0:
             await conn.execute(self._insert_ignore(MailboxState, key | values))
 
-    async def known_source_keys(self, account: str, mailbox: str) -> set[str]:
-        stmt = select(Email.source_key).where(
-            Email.account == account, Email.mailbox == mailbox, Email.source_key.is_not(None)
-        )
+    async def known_source_keys(self, account: str, mailbox: str, keys: Sequence[str]) -> set[str]:
+        """Which of `keys` (Maildir file names) the mailbox already has rows for.
+
+        Asked in chunks, each an index lookup: never every key of a big folder at once.
+        """
+        known: set[str] = set()
         async with self._reader.connect() as conn:
-            return {k for k in (await conn.execute(stmt)).scalars() if k}
+            for start in range(0, len(keys), _KEYS_PER_STATEMENT):
+                chunk = keys[start : start + _KEYS_PER_STATEMENT]
+                stmt = select(Email.source_key).where(
+                    Email.account == account,
+                    Email.mailbox == mailbox,
+                    Email.source_key.in_(chunk),
+                )
+                known.update(k for k in (await conn.execute(stmt)).scalars() if k)
+        return known
 
     # -- fetch leases and UIDVALIDITY recovery (the IMAP fetcher) -------------------------------
 

@@ -1,19 +1,28 @@
 """Bring the schema to the current revision at start-up.
 
-Alembic is slow and large to import (bench/README.md), so it loads only when the schema is behind.
+Alembic is slow and large to import (bench/README.md), so it loads only when the schema is behind;
+and the daemon (`migrate_apart`) then runs it in a child process, `python -I -m
+muninmaild.store.migrate`, so that Alembic's 11 MB do not stay in the daemon for its whole
+life after a first start. The child reads the database URL from its standard input, never
+from its command line, where any user's `ps` would show a password in it.
 Concurrent starters are serialised: SQLite by the write lock of `BEGIN IMMEDIATE`, PostgreSQL by
 a transaction-scoped advisory lock; the second one then finds nothing to do.
 """
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from pathlib import Path
 
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-HEAD_REVISION = "0008"
+from muninmaild.errors import StoreError
+from muninmaild.store.engine import create_engine
+
+HEAD_REVISION = "0009"
 SCRIPT_LOCATION = Path(__file__).parent / "migrations"
 _ADVISORY_LOCK_ID = 0x6D756E696E  # "munin"
 
@@ -38,6 +47,35 @@ async def migrate(engine: AsyncEngine) -> bool:
     return True
 
 
+async def migrate_apart(engine: AsyncEngine, url: str) -> bool:
+    """As `migrate`, with the upgrade itself in a child process; StoreError if it fails."""
+    if await current_revision(engine) == HEAD_REVISION:
+        return False
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-I",
+        "-m",
+        __name__,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await child.communicate(url.encode())
+    if child.returncode != 0:
+        lines = err.decode("utf-8", "replace").strip().splitlines()
+        reason = lines[-1] if lines else f"exit status {child.returncode}"
+        raise StoreError(f"the schema could not be brought up to date: {reason}")
+    return True
+
+
+async def _migrate_url(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        await migrate(engine)
+    finally:
+        await engine.dispose()
+
+
 def _upgrade(conn: Connection) -> None:
     from alembic import command
     from alembic.config import Config
@@ -46,3 +84,18 @@ def _upgrade(conn: Connection) -> None:
     config.set_main_option("script_location", str(SCRIPT_LOCATION))
     config.attributes["connection"] = conn
     command.upgrade(config, "head")
+
+
+def _main() -> int:
+    """The child: one line on standard error saying why, if it fails."""
+    try:
+        asyncio.run(_migrate_url(sys.stdin.read().strip()))
+    except Exception as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip()
+        sys.stderr.write((reason.splitlines()[0] if reason else type(exc).__name__) + "\n")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main())

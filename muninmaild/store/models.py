@@ -32,6 +32,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -80,6 +81,10 @@ class Email(Base):
         # naming a dialect's option imports that dialect, a measurable part of every SQLite
         # daemon's start-up; these models never create tables (the migrations do).
         Index("ix_emails_claim", "next_attempt_at", "id", sqlite_where=text(CLAIMABLE)),
+        # The claim's order: live mail first, then newest first (migration 0009).
+        Index(
+            "ix_emails_live_claim", "live", "id", "next_attempt_at", sqlite_where=text(CLAIMABLE)
+        ),
         Index("ix_emails_message_id", "account", "message_id"),
         # A Maildir file is queued once, even by two fetchers racing for its folder.
         Index("uq_emails_source_key", "account", "mailbox", "source_key", unique=True),
@@ -116,6 +121,8 @@ class Email(Base):
     defects: Mapped[str] = mapped_column(Text, default="[]")  # JSON list
     has_calendar: Mapped[bool] = mapped_column(Boolean, default=False)
     processing_status: Mapped[str] = mapped_column(String(16), default="pending")
+    # Arrived after its mailbox's first sync was done: claimed before any backlog.
+    live: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     skip_reason: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -136,9 +143,10 @@ class MailboxState(Base):
     uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
     highest_uid: Mapped[int] = mapped_column(BigInteger, default=0)
     last_fetch_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    caught_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # a sync ran to its end
     last_error: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    # The backfill window (0007): UIDs up to `backfill_uid` were there at the first sync and
+    # The backfill window (0008): UIDs up to `backfill_uid` were there at the first sync and
     # are weighed against it; `backfill_skipped` is how many it left out, less those requeued.
     backfill_uid: Mapped[int] = mapped_column(BigInteger, server_default="0")
     backfill_skipped: Mapped[int] = mapped_column(Integer, server_default="0")
@@ -164,7 +172,7 @@ ORIGINS = ("model", "cache", "skipped")
 
 class Result(Base):
     __tablename__ = "results"
-    # Today's answers by origin, for `status` (0007).
+    # Today's answers by origin, for `status` (0006).
     __table_args__ = (Index("ix_results_created_at", "created_at"),)
 
     email_id: Mapped[int] = mapped_column(
@@ -173,10 +181,10 @@ class Result(Base):
     summary: Mapped[str] = mapped_column(Text)
     model: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    # Whether the body went to the model (false: `send_body = false`); NULL before 0006.
+    # Whether the body went to the model (false: `send_body = false`); NULL before 0005.
     sent_body: Mapped[bool | None] = mapped_column(Boolean)
     # Where the answer came from (ORIGINS: the model, the answer cache, or the offline rules
-    # because `ai.skip` decided so) and why, in words; NULL before 0007.
+    # because `ai.skip` decided so) and why, in words; NULL before 0006.
     origin: Mapped[str | None] = mapped_column(String(16))
     origin_note: Mapped[str | None] = mapped_column(Text)
     # The key of the answer in `answer_cache` (ai/request_key.py), so that a requeue can drop it.

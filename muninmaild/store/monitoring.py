@@ -38,14 +38,23 @@ class MonitoringStore:
         return Waiting(int(count), oldest, oldest_due)
 
     async def mailbox_synced(self, account: str, mailbox: str) -> None:
-        """Note that a sync of the mailbox just succeeded, whether or not it found mail."""
+        """Note that a sync of the mailbox just succeeded, whether or not it found mail.
+
+        From then on the mailbox counts as caught up: what arrives later is live mail.
+        """
         now = self._clock()
         stmt = dialect_insert(self._engine)(MailboxState).values(
-            account=account, mailbox=mailbox, highest_uid=0, last_fetch_at=now, updated_at=now
+            account=account,
+            mailbox=mailbox,
+            highest_uid=0,
+            last_fetch_at=now,
+            caught_up_at=now,
+            updated_at=now,
         )
         stmt = stmt.on_conflict_do_update(
             index_elements=["account", "mailbox"],
-            set_={"last_fetch_at": now, "updated_at": now, "last_error": None},
+            set_={"last_fetch_at": now, "caught_up_at": now, "updated_at": now}
+            | {"last_error": None},
         )
         async with self._tx() as conn:
             await conn.execute(stmt)

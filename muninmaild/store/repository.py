@@ -136,7 +136,9 @@ class Repository(
         params["lease_end"] = now + timedelta(seconds=lease_s)
         async with self._tx() as conn:
             found = (await conn.execute(stmt, params)).all()
-        return sorted((rows.claimed(r, token) for r in found), key=lambda m: m.id)
+        # Handed to the workers in the claim's order: live mail first, then newest first.
+        found = sorted(found, key=lambda r: (not r.live, -r.id))
+        return [rows.claimed(r, token) for r in found]
 
     async def renew(self, email_id: int, token: str, lease_s: float) -> bool:
         now = self._clock()
@@ -259,21 +261,28 @@ _CLAIM_COLUMNS = (
     Email.headers,
     Email.attachments,
     Email.has_calendar,
+    Email.live,
 )
 
 
 def _claim(batch: bool) -> Any:
     """The claim statement, built once; `now`, `limit`, `token` and `lease_end` are bound.
 
+    Live mail (arrived after its mailbox caught up) first, then newest first, on every
+    instance: the order is the claim's own, walked along `ix_emails_live_claim`.
+
     On PostgreSQL the rows are chosen with FOR UPDATE SKIP LOCKED. One row: `=` on a scalar
     subquery. More: a join with the derived table. Never `IN (... LIMIT)`, which PostgreSQL may
     evaluate more than once.
     """
     now = bindparam("now", type_=UTCDateTime())
+    # The due time inside coalesce() (it is never NULL): bare, it leads SQLite's planner to
+    # `ix_emails_claim` and a sort of every due row on every claim.
+    due_now = func.coalesce(Email.next_attempt_at, now) <= now
     due = (
         select(Email.id)
-        .where(text(CLAIMABLE), Email.next_attempt_at <= now)
-        .order_by(Email.next_attempt_at, Email.id)
+        .where(text(CLAIMABLE), due_now)
+        .order_by(Email.live.desc(), Email.id.desc())
         .limit(bindparam("limit", type_=Integer()))
         .with_for_update(skip_locked=True)
     )

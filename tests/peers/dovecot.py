@@ -374,9 +374,12 @@ class Dovecot:
         return "\n".join(lines) + "\n"
 
 
-def make_certificate(cert: Path, key: Path) -> None:
-    """A self-signed certificate for 127.0.0.1 and localhost, its key readable by Dovecot."""
+def make_certificate(cert: Path, key: Path, name: str | None = None) -> None:
+    """A self-signed certificate for 127.0.0.1 and localhost (or for the DNS `name` alone), its
+    key readable by Dovecot."""
     names = ["-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"]
+    if name is not None:
+        names = ["-subj", f"/CN={name}", "-addext", f"subjectAltName=DNS:{name}"]
     command = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", *names]
     subprocess.run(
         [*command, "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True

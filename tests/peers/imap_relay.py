@@ -4,8 +4,11 @@ It passes everything through and keeps the command lines each connection sent, s
 count what the daemon asked of the server. On request it acts on the next command line that
 matches a pattern: `hold` passes the command to the server but keeps the server's answers from
 the client from then on (the command is done, the client never hears so: a daemon killed now
-is killed mid-write), and `cut` closes the connection before the command reaches the server.
-Plain IMAP only (it reads the commands); one thread per direction of each connection.
+is killed mid-write), `cut` closes the connection before the command reaches the server, and
+`pause` keeps the command until the test lets it go. `without_uidnext=True` plays a server
+that sends no `[UIDNEXT n]` in its SELECT and EXAMINE answers (as Courier does): those lines
+are dropped. Plain IMAP only (it reads the commands); one thread per direction of each
+connection.
 """
 
 from __future__ import annotations
@@ -18,17 +21,22 @@ from dataclasses import dataclass, field
 
 from tests.peers.dovecot import free_port
 
+_UIDNEXT_LINE = re.compile(rb"^\* OK \[UIDNEXT \d+\]", re.IGNORECASE)
+
 
 @dataclass
 class _Rule:
     pattern: re.Pattern[bytes]
-    action: str  # "hold" or "cut"
+    action: str  # "hold", "cut" or "pause"
     fired: threading.Event = field(default_factory=threading.Event)
+    go: threading.Event = field(default_factory=threading.Event)  # a paused command's release
+    skip: int = 0  # matching commands to let pass first
 
 
 class ImapRelay:
-    def __init__(self, target_port: int) -> None:
+    def __init__(self, target_port: int, *, without_uidnext: bool = False) -> None:
         self.port = free_port()
+        self._without_uidnext = without_uidnext
         self._target = ("127.0.0.1", target_port)
         self._server = socket.create_server(("127.0.0.1", self.port))
         self._lock = threading.Lock()
@@ -50,6 +58,13 @@ class ImapRelay:
     def cut_at(self, pattern: bytes) -> threading.Event:
         """Close the connection of the next command matching `pattern`, before it is passed."""
         return self._add(_Rule(re.compile(pattern), "cut"))
+
+    def pause_at(self, pattern: bytes, nth: int = 1) -> tuple[threading.Event, threading.Event]:
+        """Keep the `nth` command matching `pattern` from the server until the second event is
+        set; the first is set once it is kept."""
+        rule = _Rule(re.compile(pattern), "pause", skip=nth - 1)
+        self._add(rule)
+        return rule.fired, rule.go
 
     def commands(self, pattern: bytes = b"") -> list[bytes]:
         """Every command line passed so far (without its tag), or those matching `pattern`."""
@@ -108,6 +123,9 @@ class ImapRelay:
                 if rule is not None and rule.action == "cut":
                     rule.fired.set()
                     break
+                if rule is not None and rule.action == "pause":
+                    rule.fired.set()
+                    rule.go.wait(30)
                 upstream.sendall(line)
                 if rule is not None:
                     rule.fired.set()
@@ -124,6 +142,9 @@ class ImapRelay:
             self._commands.append((number, command))
             for rule in self._rules:
                 if rule.pattern.search(command):
+                    if rule.skip:
+                        rule.skip -= 1
+                        return None
                     self._rules.remove(rule)
                     if rule.action == "hold":
                         self._held.add(number)
@@ -131,6 +152,9 @@ class ImapRelay:
         return None
 
     def _down(self, number: int, upstream: socket.socket, client: socket.socket) -> None:
+        if self._without_uidnext:
+            self._down_lines(number, upstream, client)
+            return
         try:
             while data := upstream.recv(65536):
                 with self._lock:
@@ -140,6 +164,22 @@ class ImapRelay:
         except OSError:
             pass
         finally:
+            _close(client)
+            _close(upstream)
+
+    def _down_lines(self, number: int, upstream: socket.socket, client: socket.socket) -> None:
+        """Server to client a line at a time, without the lines that announce UIDNEXT."""
+        reader = upstream.makefile("rb")
+        try:
+            for line in reader:
+                with self._lock:
+                    held = number in self._held
+                if not held and not _UIDNEXT_LINE.match(line):
+                    client.sendall(line)
+        except OSError:
+            pass
+        finally:
+            reader.close()
             _close(client)
             _close(upstream)
 

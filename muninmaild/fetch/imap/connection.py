@@ -40,6 +40,7 @@ from muninmaild.fetch.imap.responses import (
     status_text,
     uid_set,
 )
+from muninmaild.fetch.imap.tls_hints import certificate_hint
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -159,6 +160,14 @@ class ImapConnection:
         response = await self._call("UID SEARCH", search)
         self._expect_ok("UID SEARCH", response)
         return set(parse_search(response.lines)).intersection(uids)
+
+    async def uids_in(self, first: int, last: int) -> list[int]:
+        """UIDs of the selected mailbox from `first` to `last`."""
+        await self._settle()
+        search = self._client.uid_search("UID", f"{first}:{last}", charset=None)
+        response = await self._call("UID SEARCH", search)
+        self._expect_ok("UID SEARCH", response)
+        return [uid for uid in parse_search(response.lines, above=first - 1) if uid <= last]
 
     async def fetch(self, uids: Sequence[int], section: str | None) -> dict[int, FetchedItem]:
         """UID and size, and `BODY.PEEK[section]` unless `section` is None, by UID."""
@@ -330,10 +339,8 @@ class ImapConnection:
         if isinstance(exc, TimeoutError | aioimaplib.CommandTimeout):
             return f"no answer within {limit:g} s"
         if isinstance(exc, ssl.SSLCertVerificationError):
-            return (
-                f"the server's TLS certificate is not trusted ({exc.verify_message}); "
-                "for a server with its own certificate authority set ca_file"
-            )
+            hint = certificate_hint(self._settings, exc.verify_code)
+            return f"the server's TLS certificate is not trusted ({exc.verify_message}); {hint}"
         if isinstance(exc, ssl.SSLError):
             return f"TLS failed ({exc.reason or exc})"
         if isinstance(exc, OSError):

@@ -38,6 +38,11 @@ class MailboxInfo:
     def grew_meanwhile(self) -> bool:
         return len(set(self.exists)) > 1
 
+    @property
+    def count(self) -> int | None:
+        """The message count at the end of the answer; None if the server sent none."""
+        return self.exists[-1] if self.exists else None
+
 
 @dataclass(frozen=True)
 class FetchedItem:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -30,6 +30,8 @@ from muninmaild.fetch.imap.responses import (
     has_new_mail,
     plan_groups,
 )
+from muninmaild.fetch.imap.uid_windows import WINDOW as UID_WINDOW
+from muninmaild.fetch.imap.uid_windows import in_lists, uid_windows
 from muninmaild.fetch.lease import LeaseStore, MailboxLeases
 from muninmaild.fetch.source import MessageStore, digest_note, oversize_note
 from muninmaild.mail.parse import parse_message
@@ -50,6 +52,16 @@ class ImapTuning:
     idle_renew: float = 25 * 60.0  # RFC 2177: re-issue IDLE before 29 minutes
     stale_after: float = 20 * 60.0  # a connection unused this long is replaced, not trusted
     parsers: int = 2  # child processes parsing the groups of a big fetch, in turn
+    uid_window: int = UID_WINDOW  # UIDs per search: a big mailbox's are never all held
+
+
+@dataclass(frozen=True)
+class _Synced:
+    """Where the last sync of a mailbox left it: what the check before IDLE compares with."""
+
+    uidvalidity: int
+    highest_uid: int
+    exists: int | None  # the message count EXAMINE gave at the sync
 
 
 class ImapStateStore(LeaseStore, Protocol):
@@ -71,7 +83,7 @@ class ImapSource:
         self._backfill = Backfill(settings.backfill_window)
         self._leases = MailboxLeases(state, settings.name, holder, self._tuning.lease_ttl)
         self._conn: ImapConnection | None = None
-        self._synced: dict[str, tuple[int, int]] = {}  # mailbox -> (UIDVALIDITY, highest UID)
+        self._synced: dict[str, _Synced] = {}
         self._wait_failures = 0
         self.idling = asyncio.Event()  # set while the server is in IDLE for us
 
@@ -122,17 +134,26 @@ class ImapSource:
                 info.uidvalidity,
             )
             return await self._rescan(conn, store, mailbox, info)
-        uids = await conn.uids_from(state.highest_uid + 1)
+        first = state.highest_uid + 1
+        uids = uid_windows(conn, first, info.uidnext, self._tuning.uid_window)
         # Every UID below UIDNEXT at EXAMINE time was in the search: the position may move
         # there even when the newest messages were deleted, so they are not looked for again.
-        end = max(state.highest_uid, (info.uidnext or 1) - 1, *uids)
-        added = 0
-        if uids or state.uidvalidity is None or end > state.highest_uid:
-            bound = self._backfill.bound(state, end)
-            added = await self._fetch(
-                conn, store, mailbox, info.uidvalidity, uids, end, backfill_to=bound
-            )
-        self._synced[mailbox] = (info.uidvalidity, end)
+        end = max(state.highest_uid, (info.uidnext or 1) - 1)
+        stored = -1 if state.uidvalidity is None else state.highest_uid
+        # A first sync weighs everything it finds; the UIDs it stops at are known as it goes.
+        bound = self._backfill.bound(state, end)
+        grows = state.uidvalidity is None and self._backfill.window is not None
+        added, end = await self._fetch(
+            conn,
+            store,
+            mailbox,
+            info.uidvalidity,
+            uids,
+            end,
+            stored=stored,
+            backfill=(bound, grows),
+        )
+        self._synced[mailbox] = _Synced(info.uidvalidity, end, info.count)
         return added
 
     async def _rescan(
@@ -149,11 +170,20 @@ class ImapSource:
         end = max((info.uidnext or 1) - 1, *uids, 0)
         # The new position is stored only at the end: if the rescan is cut short it runs again,
         # and what it queued so far is then known.
+        chunks = in_lists(new, self._tuning.uid_window)
         bound = self._backfill.bound(SyncState(), end)  # a recreated mailbox: a first sync
-        added = await self._fetch(
-            conn, store, mailbox, info.uidvalidity, new, end, defer=True, backfill_to=bound
+        added, end = await self._fetch(
+            conn,
+            store,
+            mailbox,
+            info.uidvalidity,
+            chunks,
+            end,
+            stored=-1,
+            defer=True,
+            backfill=(bound, False),
         )
-        self._synced[mailbox] = (info.uidvalidity, end)
+        self._synced[mailbox] = _Synced(info.uidvalidity, end, info.count)
         return added
 
     async def _fetch(
@@ -162,30 +192,32 @@ class ImapSource:
         store: MessageStore,
         mailbox: str,
         uidvalidity: int,
-        uids: Sequence[int],
+        uids: AsyncIterator[list[int]],
         end: int,
         *,
+        stored: int,
         defer: bool = False,
-        backfill_to: int = 0,
-    ) -> int:
-        """Queue `uids` in batches, each stored with its position (unless `defer`), then `end`.
-        UIDs up to `backfill_to` are weighed against the backfill window.
+        backfill: tuple[int, bool] = (0, False),
+    ) -> tuple[int, int]:
+        """Queue `uids` in batches, each stored with its position (unless `defer`), then the
+        end: `end` or the highest UID seen, if above `stored` (-1: always). Returns how many
+        were queued, and the end. UIDs up to `backfill[0]` are weighed against the backfill
+        window; with `backfill[1]` (a first sync) that bound grows to every UID the sync finds.
 
         A pipeline: while groups are parsed, the next is fetched and the oldest parsed one is
         stored, in order, so the server, the parsers and the database overlap.
         """
         added = 0
         where = (self.account, mailbox, uidvalidity)
+        bound, grows = backfill
         position: int | None = None
         parsing: deque[tuple[asyncio.Future[list[NewMessage]], int]] = deque()
-        # A big fetch is parsed in child processes, beside this loop instead of under its GIL.
-        big = len(uids) > self._tuning.batch
-        workers = [ParseWorker() for _ in range(self._tuning.parsers)] if big else []
+        workers: list[ParseWorker] = []
 
         async def store_oldest() -> int:
             nonlocal position
             future, last = parsing.popleft()
-            advance = None if defer else SyncAdvance(*where, last, backfill_to)
+            advance = None if defer else SyncAdvance(*where, last, bound)
             stored = await store.add_messages(await future, advance)
             position = None if defer else last
             await self._leases.renew_due()
@@ -193,19 +225,26 @@ class ImapSource:
 
         try:
             groups = 0
-            for chunk in chunked(uids, self._tuning.batch):
-                sizes = {u: item.size or 0 for u, item in (await conn.fetch(chunk, None)).items()}
-                present = [u for u in chunk if u in sizes]  # the rest was deleted meanwhile
-                limit = self._settings.max_message_size
-                old = await self._left_out(conn, present, backfill_to)
-                for group in plan_groups(present, sizes, limit, self._tuning.batch_bytes):
-                    items = await self._fetch_group(conn, group, sizes)
-                    worker = workers[groups % len(workers)] if workers else None
-                    parse = self._parse(worker, mailbox, uidvalidity, group, items, sizes, old)
-                    parsing.append((asyncio.ensure_future(parse), group[-1]))
-                    groups += 1
-                    if len(parsing) > max(1, len(workers)):  # one group in flight per parser
-                        added += await store_oldest()
+            async for window in uids:
+                end = max(end, window[-1])
+                bound = max(bound, window[-1]) if grows else bound
+                # A big fetch is parsed in child processes, beside this loop instead of under
+                # its GIL.
+                if not workers and groups == 0 and len(window) > self._tuning.batch:
+                    workers = [ParseWorker() for _ in range(self._tuning.parsers)]
+                for chunk in chunked(window, self._tuning.batch):
+                    sizes = {u: i.size or 0 for u, i in (await conn.fetch(chunk, None)).items()}
+                    present = [u for u in chunk if u in sizes]  # the rest was deleted meanwhile
+                    limit = self._settings.max_message_size
+                    old = await self._left_out(conn, present, bound)
+                    for group in plan_groups(present, sizes, limit, self._tuning.batch_bytes):
+                        items = await self._fetch_group(conn, group, sizes)
+                        worker = workers[groups % len(workers)] if workers else None
+                        parse = self._parse(worker, where, group, items, sizes, old)
+                        parsing.append((asyncio.ensure_future(parse), group[-1]))
+                        groups += 1
+                        if len(parsing) > max(1, len(workers)):  # one group per parser
+                            added += await store_oldest()
             while parsing:
                 added += await store_oldest()
         finally:
@@ -213,9 +252,9 @@ class ImapSource:
             await asyncio.gather(*(future for future, _ in parsing), return_exceptions=True)
             for worker in workers:
                 await worker.close()
-        if position != end:
-            await store.add_messages([], SyncAdvance(*where, end, backfill_to))
-        return added
+        if position != end and end > stored:
+            await store.add_messages([], SyncAdvance(*where, end, bound))
+        return added, end
 
     async def _left_out(self, conn: ImapConnection, uids: list[int], bound: int) -> set[int]:
         """Which of `uids` the backfill window leaves out (only those up to `bound` may be)."""
@@ -241,13 +280,13 @@ class ImapSource:
     async def _parse(
         self,
         worker: ParseWorker | None,
-        mailbox: str,
-        uidvalidity: int,
+        where: tuple[str, str, int],
         group: list[int],
         items: Mapping[int, FetchedItem],
         sizes: Mapping[int, int],
         old: Collection[int] = (),
     ) -> list[NewMessage]:
+        _, mailbox, uidvalidity = where
         present = [uid for uid in group if uid in items]  # the rest was deleted meanwhile
         raws = [items[uid].data or b"" for uid in present]
         if worker is not None:
@@ -309,7 +348,7 @@ class ImapSource:
         # EXAMINE again first: a message that arrived since the sync was announced in an
         # answer aioimaplib threw away, and IDLE only tells of what comes later.
         info = await conn.examine(mailbox)
-        if self._arrived_since_sync(mailbox, info):
+        if await self._arrived_since_sync(conn, mailbox, info):
             return
         await conn.start_idle()
         self.idling.set()
@@ -326,11 +365,22 @@ class ImapSource:
             self.idling.clear()
             conn.stop_idle()
 
-    def _arrived_since_sync(self, mailbox: str, info: MailboxInfo) -> bool:
+    async def _arrived_since_sync(
+        self, conn: ImapConnection, mailbox: str, info: MailboxInfo
+    ) -> bool:
+        """Whether mail arrived between the last sync and now, on any server.
+
+        UIDNEXT says so at once. A server that sends none (Courier) is asked by count, then
+        by UID: one message expunged and one delivered leave the count as it was.
+        """
         synced = self._synced.get(mailbox)
-        if synced is None or synced[0] != info.uidvalidity or info.grew_meanwhile:
+        if synced is None or synced.uidvalidity != info.uidvalidity or info.grew_meanwhile:
             return True
-        return info.uidnext is not None and info.uidnext - 1 > synced[1]
+        if info.uidnext is not None:
+            return info.uidnext - 1 > synced.highest_uid
+        if info.count is not None and synced.exists is not None and info.count > synced.exists:
+            return True
+        return bool(await conn.uids_from(synced.highest_uid + 1))
 
     # -- shutdown -----------------------------------------------------------------------------
 
