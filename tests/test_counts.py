@@ -136,7 +136,8 @@ async def test_the_claim_still_walks_the_claim_index(sqlite_engine: AsyncEngine)
 
 
 async def test_status_reads_of_the_queue_use_the_claim_index(sqlite_engine: AsyncEngine) -> None:
-    """`waiting` (status) and `unsettled` (wait-idle), as the store writes them."""
+    """`waiting` (status) and `unsettled` (wait-idle), as the store writes them, read a partial
+    index of the claimable rows."""
     repo = Repository(sqlite_engine)
     seen: list[str] = []
 
@@ -151,7 +152,9 @@ async def test_status_reads_of_the_queue_use_the_claim_index(sqlite_engine: Asyn
     assert len(seen) == 2
     for statement in seen:
         literal = statement.replace("?", "'2026-01-01'")
-        assert "ix_emails_claim" in await plan(sqlite_engine, literal), statement
+        # Either partial index over the claimable rows: both are as small as the active queue.
+        found = await plan(sqlite_engine, literal)
+        assert "ix_emails_claim" in found or "ix_emails_live_claim" in found, statement
 
 
 @pytest.mark.parametrize(

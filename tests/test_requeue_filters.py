@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from muninmaild.records import BACKFILL_NOTE, Analysis, RequeueFilter, SyncAdvance, TokenUsage
 from muninmaild.store import requeue
 from muninmaild.store.repository import Repository
-from tests.factories import claim_one, complete_one, new_message
+from tests.factories import claim_oldest, complete_one, new_message
 
 
 def day(n: int) -> datetime:
@@ -34,8 +34,8 @@ async def fill(queue: Repository) -> None:
 
 
 async def finish(queue: Repository, flags: tuple[str, ...]) -> int:
-    """Claim the next due row and complete it with `flags`; its id."""
-    held = await claim_one(queue, "t", 60)
+    """Claim the oldest due row and complete it with `flags`; its id."""
+    held = await claim_oldest(queue, "t", 60)
     assert held is not None
     analysis = Analysis("s", flags, ())
     assert await complete_one(queue, held.id, "t", analysis, TokenUsage(), "m")
@@ -73,7 +73,7 @@ async def test_requeue_of_left_out_mail_clears_its_note_and_count(queue: Reposit
 
 async def test_a_row_being_processed_is_never_requeued(queue: Repository) -> None:
     await fill(queue)
-    held = await claim_one(queue, "t", 60)
+    held = await claim_oldest(queue, "t", 60)  # work's 3
     assert held is not None
     assert await queue.count_requeue(RequeueFilter(account="work")) == 3
     assert await queue.requeue_matching(RequeueFilter(ids=(held.id,))) == 0

@@ -43,11 +43,12 @@ async def test_rows_and_mailboxes_of_a_dead_instance_of_this_boot_come_back(
     await repo.register_instance(InstanceInfo("same2", "elsewhere", pid, "1", boot))
 
     assert await rescue_dead(repo, HOST, boot) == 2
+    # The claim takes the newest first: "same" holds 6 and 5, "other-boot" 4 and 3, and so on.
     assert await repo.counts() == QueueCounts(pending=2, processing=4)
     async with any_engine.connect() as conn:
         found = (
             await conn.execute(
-                text("SELECT claimed_by, attempts, last_error FROM emails ORDER BY id")
+                text("SELECT claimed_by, attempts, last_error FROM emails ORDER BY id DESC")
             )
         ).all()
         stopped = (
