@@ -70,9 +70,9 @@ async def test_sqlite_processes_claim_each_row_once(
 
 @pytest.mark.slow
 @pytest.mark.postgres
-async def test_postgres_processes_claim_each_row_once(pg_engine: AsyncEngine, pg_url: str) -> None:
+async def test_postgres_processes_claim_each_row_once(pg_engine: AsyncEngine) -> None:
     await fill(pg_engine)
-    claimed = run_workers(pg_url)
+    claimed = run_workers(pg_engine.url.render_as_string(hide_password=False))
     assert len(claimed) == ROWS
     assert set(claimed.values()) == {1}
     await check_results(pg_engine)

@@ -20,6 +20,9 @@ from muninmaild.mail.parse_process import ParseWorker, child_command
 from tests.peers.dovecot import message
 from tests.reliability.hostile import hostile_messages
 
+# Each test runs the parse process beside this one: several processes at once (tests/kinds.py).
+pytestmark = pytest.mark.integration
+
 FAILED = "parsing in a separate process failed"
 # Everything the child may import of ours: the parser, what it is made of, and the records
 # (and the protocol's names they use), all standard library only.
