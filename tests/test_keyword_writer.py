@@ -18,7 +18,7 @@ from muninmaild.records import Analysis, TokenUsage
 from muninmaild.store.repository import Repository
 from muninmaild.writeback import keywords
 from muninmaild.writeback.keywords import KeywordWriter
-from tests.factories import claim_one, complete_one
+from tests.factories import claim_oldest, claim_one, complete_one
 from tests.imap_helpers import imap_source
 from tests.peers.dovecot import Dovecot, message
 
@@ -51,7 +51,7 @@ async def fetch_and_process(
         await source.close()
     ids = []
     for answer in answers:
-        msg = await claim_one(repo, "w#1", 60)
+        msg = await claim_oldest(repo, "w#1", 60)
         assert msg is not None
         assert await complete_one(repo, msg.id, "w#1", answer, TokenUsage(), "m")
         ids.append(msg.id)

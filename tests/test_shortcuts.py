@@ -217,6 +217,20 @@ async def test_an_answer_not_yet_stored_is_used_from_the_process() -> None:
     assert store.lookups == 2
 
 
+async def test_the_same_message_taken_again_carries_its_request_not_a_cache_hit() -> None:
+    """Its lease ran out while its answer waited to be stored, so that completion is fenced
+    out: the answer comes back as the model's, with the tokens it cost, to be recorded once."""
+    shortcuts, model = make(Store()), Model()
+    first = await answer(shortcuts, claimed(1), model)
+    again = await answer(shortcuts, claimed(1, token="t#1b", attempts=2), model)
+    assert (again.origin, again.key, again.answer.usage) == (
+        "model",
+        first.key,
+        TokenUsage(900, 40),
+    )
+    assert len(model.asked) == 1
+
+
 async def test_when_the_first_request_fails_the_twin_asks_itself() -> None:
     gate = asyncio.Event()
     model, store = Model(gate, failures=1), Store()

@@ -13,7 +13,9 @@ Both are decided right before the model would be called, for a backend that call
 
 Within one process a request is asked once at a time: a worker that finds the same request
 being asked by another waits for that answer instead of asking too, and a message whose twin
-was answered but not yet stored takes that answer. Instances sharing a database may both ask;
+was answered but not yet stored takes that answer (the same message taken again, its lease run out
+before its answer was stored, takes it as the model's, with the tokens it cost, since the first
+completion is fenced out). Instances sharing a database may both ask;
 both store, one wins, and the answers are the same request's.
 
 The age limit is `ai.cache_days`, or `database.retention_days` when that is shorter: a cached
@@ -94,6 +96,7 @@ class _Asking:
 
     answer: asyncio.Future[ModelAnswer | None]
     since: float
+    email_id: int  # the message it is asked for
 
 
 def shortcuts_for(
@@ -150,7 +153,7 @@ class Shortcuts:
             return Answered(replace(found, usage=TokenUsage()), "skipped", note)
         if not self._ai.cache:
             return Answered(await ask(item))
-        return await self._cached_or_asked(request_key(item, self._ai), item, ask)
+        return await self._cached_or_asked(request_key(item, self._ai), item, ask, msg.id)
 
     def stored(self, keys: Iterable[str]) -> None:
         """The answers under `keys` have been written (or given up on): from now on the
@@ -160,12 +163,19 @@ class Shortcuts:
             if asking is not None and asking.answer.done():
                 del self._asking[key]
 
-    async def _cached_or_asked(self, key: str, item: ModelInput, ask: Ask) -> Answered:
+    async def _cached_or_asked(
+        self, key: str, item: ModelInput, ask: Ask, email_id: int
+    ) -> Answered:
         known = await self._asked_here(key)
+        if known is not None and known[1] == email_id and known[0].usage != TokenUsage():
+            # The same message again: its lease ran out while its answer waited to be stored,
+            # so that answer's completion is fenced out, and this one carries the request.
+            return Answered(known[0], "model", key=key)
         if known is not None:
-            return Answered(replace(known, usage=TokenUsage()), "cache", key=key)
+            return Answered(replace(known[0], usage=TokenUsage()), "cache", key=key)
         # Taken before the database is read, so that a twin arriving meanwhile waits.
-        asking = _Asking(asyncio.get_running_loop().create_future(), self._monotonic())
+        loop = asyncio.get_running_loop()
+        asking = _Asking(loop.create_future(), self._monotonic(), email_id)
         self._asking[key] = asking
         try:
             found = await self._lookup(key)
@@ -180,9 +190,9 @@ class Shortcuts:
         asking.answer.set_result(answer)
         return Answered(answer, "model", key=key)
 
-    async def _asked_here(self, key: str) -> ModelAnswer | None:
-        """The answer another worker of this process got (or is getting) for the same request;
-        None when none did, it failed, or it takes too long."""
+    async def _asked_here(self, key: str) -> tuple[ModelAnswer, int] | None:
+        """The answer another worker of this process got (or is getting) for the same request,
+        and the message it was asked for; None when none did, it failed, or it takes too long."""
         while (asking := self._asking.get(key)) is not None:
             if self._monotonic() - asking.since > self._wait_s:
                 self._give_up(key, asking)  # never stored: its message was lost meanwhile
@@ -192,7 +202,7 @@ class Shortcuts:
             except TimeoutError:
                 return None
             if answer is not None:
-                return answer
+                return answer, asking.email_id
             # It failed: look again, another worker may be asking by now.
         return None
 
