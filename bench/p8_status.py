@@ -78,7 +78,11 @@ async def fill_pg(name: str, count: int) -> None:
     conn = await asyncpg.connect(PG_ADMIN.rsplit("/", 1)[0] + f"/{name}")
     try:
         series = f"generate_series(1, {count}) AS s(n)"
-        await conn.execute(ROWS_SQL.format(false="false", count=count, ts="now()", series=series))
+        await conn.execute(
+            ROWS_SQL.format(
+                false="false", count=count, ts="'2026-01-01 00:00:00+00'", series=series
+            )
+        )
         await conn.execute(RESULTS_SQL)
         await conn.execute("VACUUM ANALYZE")
     finally:
