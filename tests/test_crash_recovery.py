@@ -43,31 +43,44 @@ def query(db: Path, sql: str) -> list[tuple[object, ...]]:
 
 
 @pytest.mark.slow
-def test_sigkilled_message_is_completed_once_after_its_lease(
-    tmp_path: Path, model: FakeModelServer
-) -> None:
-    maildir = make_maildir(tmp_path / "mail", 3)
+def crash_config(
+    tmp_path: Path, maildir: Path, model: FakeModelServer, *, lease_s: float, timeout_s: float
+) -> Path:
+    """One worker on the model server, with the lease and model timeout given."""
     extra = f"""
 [processor]
 concurrency = 1
-lease_seconds = {LEASE}
+lease_seconds = {lease_s}
 poll_interval = 0.2
 
 [ai]
 backend = "cerebras"
 base_url = "{model.base_url}"
-timeout = 3
+timeout = {timeout_s}
 """
-    config = write_config(tmp_path / "m.toml", tmp_path, maildir=maildir, extra=extra)
+    return write_config(tmp_path / "m.toml", tmp_path, maildir=maildir, extra=extra)
+
+
+def kill_at_first_request(config: Path, env: dict[str, str], model: FakeModelServer) -> str:
+    """Start a daemon, SIGKILL it once its first model request arrived; its stderr."""
+    daemon = start(config, env=env)
+    deadline = time.monotonic() + 20
+    while model.requests < 1 and time.monotonic() < deadline and daemon.poll() is None:
+        time.sleep(0.05)
+    daemon.send_signal(signal.SIGKILL)
+    _, err = daemon.communicate(timeout=10)
+    return str(err)
+
+
+def test_sigkilled_message_is_completed_once_after_its_lease(
+    tmp_path: Path, model: FakeModelServer
+) -> None:
+    maildir = make_maildir(tmp_path / "mail", 3)
+    config = crash_config(tmp_path, maildir, model, lease_s=LEASE, timeout_s=3)
     env = clean_env(CEREBRAS_API_KEY="csk-test-key")
     db = tmp_path / "muninmail.db"
 
-    first = start(config, env=env)
-    deadline = time.monotonic() + 20
-    while model.requests < 1 and time.monotonic() < deadline and first.poll() is None:
-        time.sleep(0.05)
-    first.send_signal(signal.SIGKILL)
-    _, err = first.communicate(timeout=10)
+    err = kill_at_first_request(config, env, model)
     assert model.requests == 1, f"the first model request never arrived: {err}"
     # The claim takes the newest first: message 3 is the one under the model call.
     [(status, claimed_by)] = query(
@@ -145,26 +158,10 @@ def test_run_once_rescues_a_killed_instance_of_this_boot_at_once(
     """Its rows come back without waiting for their lease (an hour here) and its mailbox
     (leased for two minutes) is fetched by the run-once, new mail included."""
     maildir = make_maildir(tmp_path / "mail", 3)
-    extra = f"""
-[processor]
-concurrency = 1
-lease_seconds = 3600
-poll_interval = 0.2
-
-[ai]
-backend = "cerebras"
-base_url = "{model.base_url}"
-timeout = 3000
-"""
-    config = write_config(tmp_path / "m.toml", tmp_path, maildir=maildir, extra=extra)
+    config = crash_config(tmp_path, maildir, model, lease_s=3600, timeout_s=3000)
     env = clean_env(CEREBRAS_API_KEY="csk-test-key")
     db = tmp_path / "muninmail.db"
-    killed = start(config, env=env)
-    deadline = time.monotonic() + 20
-    while model.requests < 1 and time.monotonic() < deadline and killed.poll() is None:
-        time.sleep(0.05)
-    killed.send_signal(signal.SIGKILL)
-    killed.communicate(timeout=10)
+    kill_at_first_request(config, env, model)
     crashed = query(db, "SELECT id FROM emails WHERE processing_status = 'processing'")
     assert crashed
     [(holder,)] = query(db, "SELECT holder FROM fetch_leases")
