@@ -120,6 +120,11 @@ def pg_url(pg_database: str) -> str:
     return pg_database
 
 
+def _test_copy(template: str) -> str:
+    """The database each `pg_engine` test gets, copied from `template`."""
+    return template.removesuffix("_template") + "_test"
+
+
 @pytest.fixture(scope="session")
 def pg_template(pg_database: str) -> Iterator[str]:
     """A database migrated once for the session, that each `pg_engine` is created from."""
@@ -133,11 +138,10 @@ def pg_template(pg_database: str) -> Iterator[str]:
 
     asyncio.run(make())
     yield name
-    test_copy = name.removesuffix("_template") + "_test"
     asyncio.run(
         _pg_admin(
             PG_URL,
-            f"DROP DATABASE IF EXISTS {test_copy} WITH (FORCE)",
+            f"DROP DATABASE IF EXISTS {_test_copy(name)} WITH (FORCE)",
             f"DROP DATABASE {name} WITH (FORCE)",
         )
     )
@@ -147,7 +151,7 @@ def pg_template(pg_database: str) -> Iterator[str]:
 async def pg_engine(pg_template: str) -> AsyncIterator[AsyncEngine]:
     """A migrated database of the test's own, copied from the session's template (a fraction
     of the cost of the migrations); `pg_engine.url` names it for other processes."""
-    name = pg_template.removesuffix("_template") + "_test"
+    name = _test_copy(pg_template)
     await _pg_admin(
         PG_URL,
         f"DROP DATABASE IF EXISTS {name} WITH (FORCE)",
