@@ -83,8 +83,9 @@ async def test_known_messages_by_message_id_or_by_date_sender_subject_size(
     without = new_message(2, message_id=None)
     elsewhere = new_message(3, mailbox="Archive", message_id="<b@example.com>")
     await repo.add_messages([with_id, without, elsewhere])
-    known = await repo.known_messages("work", "INBOX")
-    assert known.message_ids == {"<a@example.com>"}
+    asked = ["<a@example.com>", "<b@example.com>", "<c@example.com>"]
+    known = await repo.known_messages("work", "INBOX", asked, {without.mail.size})
+    assert known.message_ids == {"<a@example.com>"}  # only what was asked, of this mailbox
     assert known.knows(with_id.mail, 0)  # the size only counts without a Message-ID
     assert known.knows(without.mail, without.mail.size)
     assert not known.knows(without.mail, without.mail.size + 1)
@@ -93,3 +94,6 @@ async def test_known_messages_by_message_id_or_by_date_sender_subject_size(
     assert without.mail.date is not None
     elsewhere_in_time = without.mail.date.astimezone(timezone(timedelta(hours=2)))
     assert known.knows(replace(without.mail, date=elsewhere_in_time), without.mail.size)
+    # Messages without a Message-ID are looked for by the sizes asked about.
+    other_size = await repo.known_messages("work", "INBOX", [], {without.mail.size + 1})
+    assert not other_size.keys and not other_size.message_ids

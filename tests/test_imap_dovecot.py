@@ -23,12 +23,14 @@ from muninmaild.errors import FetchAuthError, FetchError
 from muninmaild.fetch.imap.client import ClientProtocol, FetchCommand
 from muninmaild.fetch.imap.connection import ImapConnection
 from muninmaild.fetch.imap.source import ImapSource
+from muninmaild.fetch.imap.uid_windows import WINDOW as UID_WINDOW
 from muninmaild.fetch.loop import AUTH_BACKOFF_S, FetchLoop
 from muninmaild.fetch.source import MailSource, MessageStore
 from muninmaild.records import QueueCounts
 from muninmaild.store.repository import Repository
 from tests.imap_helpers import TUNING, Probe, imap_source, row_counts
 from tests.peers.dovecot import Dovecot, free_port, make_certificate, message
+from tests.peers.imap_relay import ImapRelay
 
 CPYTHON_MESSAGES = sorted((Path(__file__).parent / "data" / "cpython_email").glob("msg_*.txt"))
 
@@ -104,14 +106,41 @@ async def test_cpython_test_messages_all_get_a_row(dovecot: Dovecot, repo: Repos
     assert sum((await repo.counts()).as_dict().values()) == len(CPYTHON_MESSAGES)
 
 
+async def test_a_first_sync_without_uidnext_is_windowed_up_to_the_highest_uid(
+    dovecot: Dovecot, repo: Repository
+) -> None:
+    relay = ImapRelay(dovecot.imap_port, without_uidnext=True)  # Courier's answers
+    account = replace(dovecot.account(), port=relay.port)
+    source = ImapSource(account, repo, "test-holder", replace(TUNING, uid_window=4))
+    try:
+        assert await source.sync(repo) == 0  # an empty mailbox: no highest UID
+        dovecot.append([message(i) for i in range(1, 11)])
+        assert await source.sync(repo) == 10
+        await source.close()
+    finally:
+        relay.close()
+    searches = [line.split(b" ", 1)[1] for line in relay.commands(rb"^UID (SEARCH|FETCH \*)")]
+    # Never one search that lists every UID of the mailbox, as `UID SEARCH UID 1:*` would.
+    assert searches == [
+        b"FETCH * (UID)",
+        b"SEARCH UID 1:*",
+        b"FETCH * (UID)",
+        b"SEARCH UID 1:4",
+        b"SEARCH UID 5:8",
+        b"SEARCH UID 9:10",
+        b"SEARCH UID 11:*",
+    ]
+
+
+@pytest.mark.parametrize("window", [UID_WINDOW, 3], ids=["one-window", "windows-of-3"])
 async def test_a_recreated_mailbox_queues_only_its_new_messages(
-    dovecot: Dovecot, repo: Repository, sqlite_engine: AsyncEngine
+    dovecot: Dovecot, repo: Repository, sqlite_engine: AsyncEngine, window: int
 ) -> None:
     old = [message(i) for i in range(1, 6)] + [message(i, message_id=False) for i in (6, 7)]
     dovecot.create("Archive")
     dovecot.append(old, "Archive")
     account = dovecot.account(mailboxes=("Archive",))
-    source = imap_source(account, repo)
+    source = ImapSource(account, repo, "test-holder", replace(TUNING, uid_window=window, batch=2))
     assert await source.sync(repo) == 7
     first = dovecot.uidvalidity("Archive")
     new = [message(8), message(9, message_id=False), message(10)]

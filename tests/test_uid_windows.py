@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from muninmaild.fetch.imap.uid_windows import in_lists, uid_windows
+from muninmaild.fetch.imap.uid_windows import uid_windows
 
 
 @dataclass
@@ -22,6 +22,11 @@ class Mailbox:
         self.searches.append(f"{first}:*")
         return [u for u in self.uids if u >= first]
 
+    async def highest_uid(self) -> int | None:
+        """`UID FETCH * (UID)`: the last message's UID, nothing in an empty mailbox."""
+        self.searches.append("highest")
+        return max(self.uids, default=None)
+
 
 async def collect(box: Mailbox, first: int, uidnext: int | None, window: int) -> list[list[int]]:
     return [w async for w in uid_windows(box, first, uidnext, window)]
@@ -34,13 +39,20 @@ async def test_uids_below_uidnext_come_in_windows_then_what_arrived_since() -> N
     assert box.searches == ["2:5", "6:9", "10:10", "11:*"]
 
 
-async def test_empty_windows_yield_nothing_and_a_server_without_uidnext_is_searched_once() -> None:
+async def test_empty_windows_yield_nothing() -> None:
     box = Mailbox([1, 50])
     assert await collect(box, 2, uidnext=51, window=10) == [[50]]
-    box.searches.clear()
-    assert await collect(box, 1, uidnext=None, window=10) == [[1, 50]]
-    assert box.searches == ["1:*"]
+    assert box.searches == [f"{n}:{n + 9}" for n in range(2, 42, 10)] + ["42:50", "51:*"]
 
 
-async def test_known_uids_stream_in_lists_of_the_window() -> None:
-    assert [b async for b in in_lists(range(1, 8), 3)] == [[1, 2, 3], [4, 5, 6], [7]]
+async def test_a_server_without_uidnext_is_windowed_up_to_its_highest_uid() -> None:
+    box = Mailbox([1, 2, 3, 5, 8, 9, 10])
+    assert await collect(box, 2, uidnext=None, window=4) == [[2, 3, 5], [8, 9], [10]]
+    # Never one search that lists every UID: the highest is asked for, then windows up to it.
+    assert box.searches == ["highest", "2:5", "6:9", "10:10", "11:*"]
+
+
+async def test_an_empty_mailbox_without_uidnext_is_searched_once_for_what_arrives() -> None:
+    box = Mailbox([])
+    assert await collect(box, 1, uidnext=None, window=4) == []
+    assert box.searches == ["highest", "1:*"]

@@ -4,15 +4,22 @@ what UIDVALIDITY recovery needs to recognise known messages. A mixin of `Reposit
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, select, update
+from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from muninmaild.records import BACKFILL_NOTE, KnownMessages, NewMessage, SyncAdvance, SyncState
+from muninmaild.records import (
+    BACKFILL_NOTE,
+    KnownMessages,
+    MessageKey,
+    NewMessage,
+    SyncAdvance,
+    SyncState,
+)
 from muninmaild.store import rows
 from muninmaild.store.chunks import chunks
 from muninmaild.store.engine import dialect_insert
@@ -232,19 +239,37 @@ class IngestStore:
         async with self._tx() as conn:
             await conn.execute(stmt)
 
-    async def known_messages(self, account: str, mailbox: str) -> KnownMessages:
-        """Message-IDs, and (date, sender, subject, size) of messages without one."""
-        stmt = select(
-            Email.message_id, Email.sent_at, Email.from_addr, Email.subject, Email.size
-        ).where(Email.account == account, Email.mailbox == mailbox)
+    async def known_messages(
+        self, account: str, mailbox: str, message_ids: Collection[str], sizes: Collection[int]
+    ) -> KnownMessages:
+        """Which of `message_ids` the mailbox holds, and the (date, sender, subject, size) of
+        its messages without a Message-ID whose size is among `sizes`.
+
+        Asked for a batch of headers at a time, so a rescan never holds every known message
+        of a big mailbox: the Message-IDs are an index lookup; the messages without one are
+        rare, and a size narrows them.
+        """
         ids: set[str] = set()
-        keys: set[tuple[datetime | None, str, str, int]] = set()
+        keys: set[MessageKey] = set()
         async with self._reader.connect() as conn:
-            for message_id, sent_at, from_addr, subject, size in await conn.execute(stmt):
-                if message_id:
-                    ids.add(message_id)
-                else:
-                    keys.add((sent_at, from_addr, subject, size))
+            for part in chunks(sorted(message_ids)):
+                stmt = select(Email.message_id).where(
+                    Email.account == account,
+                    Email.message_id.in_(part),
+                    Email.mailbox == mailbox,
+                )
+                ids.update(m for m in (await conn.execute(stmt)).scalars() if m)
+            for sized in chunks(sorted(sizes)):
+                stmt_keys = select(Email.sent_at, Email.from_addr, Email.subject, Email.size).where(
+                    Email.account == account,
+                    Email.mailbox == mailbox,
+                    or_(Email.message_id.is_(None), Email.message_id == ""),
+                    Email.size.in_(sized),
+                )
+                keys.update(
+                    (at, sender, subject, size)
+                    for at, sender, subject, size in await conn.execute(stmt_keys)
+                )
         return KnownMessages(frozenset(ids), frozenset(keys))
 
 

@@ -153,6 +153,18 @@ class ImapConnection:
         self._expect_ok("UID SEARCH", response)
         return parse_search(response.lines, above=first - 1)
 
+    async def highest_uid(self) -> int | None:
+        """The highest UID in the selected mailbox; None when it is empty.
+
+        For a server whose EXAMINE gives no UIDNEXT (Courier): `*` in a UID set names the
+        last message, so this is one short answer, not a search that lists every UID.
+        """
+        await self._settle()
+        response = await self._call("UID FETCH", self._client.uid("fetch", "*", "(UID)"))
+        if response.result != "OK":  # an empty mailbox, on a server that says so with NO
+            return None
+        return max(parse_fetch(response.lines), default=None)
+
     async def uids_before(self, uids: Sequence[int], day: str) -> set[int]:
         """Which of `uids` arrived before `day` (an IMAP date) by their INTERNALDATE."""
         await self._settle()

@@ -31,7 +31,7 @@ from muninmaild.fetch.imap.responses import (
     plan_groups,
 )
 from muninmaild.fetch.imap.uid_windows import WINDOW as UID_WINDOW
-from muninmaild.fetch.imap.uid_windows import in_lists, uid_windows
+from muninmaild.fetch.imap.uid_windows import uid_windows
 from muninmaild.fetch.lease import LeaseStore, MailboxLeases
 from muninmaild.fetch.source import MessageStore, digest_note, oversize_note
 from muninmaild.mail.parse import parse_message
@@ -65,7 +65,9 @@ class _Synced:
 
 
 class ImapStateStore(LeaseStore, Protocol):
-    async def known_messages(self, account: str, mailbox: str) -> KnownMessages: ...
+    async def known_messages(
+        self, account: str, mailbox: str, message_ids: Collection[str], sizes: Collection[int]
+    ) -> KnownMessages: ...
 
 
 class ImapSource:
@@ -160,29 +162,25 @@ class ImapSource:
         self, conn: ImapConnection, store: MessageStore, mailbox: str, info: MailboxInfo
     ) -> int:
         """Queue only what the recreated mailbox holds that was not there before."""
-        uids = await conn.uids_from(1)
-        known = await self._state.known_messages(self.account, mailbox)
-        new: list[int] = []
-        for chunk in chunked(uids, self._tuning.batch):
-            heads = await conn.fetch(chunk, "HEADER")
-            new += await asyncio.to_thread(_unknown, heads, known)
-        log.info("%s/%s: %d of %d message(s) are new", self.account, mailbox, len(new), len(uids))
-        end = max((info.uidnext or 1) - 1, *uids, 0)
+        scan = _Rescan(conn, self._state, self.account, mailbox, self._tuning.batch)
+        uids = scan.unknown(uid_windows(conn, 1, info.uidnext, self._tuning.uid_window))
+        end = (info.uidnext or 1) - 1
+        bound = self._backfill.bound(SyncState(), end)  # a recreated mailbox: a first sync
         # The new position is stored only at the end: if the rescan is cut short it runs again,
         # and what it queued so far is then known.
-        chunks = in_lists(new, self._tuning.uid_window)
-        bound = self._backfill.bound(SyncState(), end)  # a recreated mailbox: a first sync
         added, end = await self._fetch(
             conn,
             store,
             mailbox,
             info.uidvalidity,
-            chunks,
+            uids,
             end,
             stored=-1,
             defer=True,
-            backfill=(bound, False),
+            backfill=(bound, self._backfill.window is not None),
+            scanned=scan,
         )
+        log.info("%s/%s: %d of %d message(s) are new", self.account, mailbox, added, scan.seen)
         self._synced[mailbox] = _Synced(info.uidvalidity, end, info.count)
         return added
 
@@ -198,11 +196,13 @@ class ImapSource:
         stored: int,
         defer: bool = False,
         backfill: tuple[int, bool] = (0, False),
+        scanned: _Rescan | None = None,
     ) -> tuple[int, int]:
         """Queue `uids` in batches, each stored with its position (unless `defer`), then the
         end: `end` or the highest UID seen, if above `stored` (-1: always). Returns how many
         were queued, and the end. UIDs up to `backfill[0]` are weighed against the backfill
         window; with `backfill[1]` (a first sync) that bound grows to every UID the sync finds.
+        A rescan's `scanned` UIDs count too, the known ones it did not pass on included.
 
         A pipeline: while groups are parsed, the next is fetched and the oldest parsed one is
         stored, in order, so the server, the parsers and the database overlap.
@@ -247,6 +247,9 @@ class ImapSource:
                             added += await store_oldest()
             while parsing:
                 added += await store_oldest()
+            if scanned is not None:
+                end = max(end, scanned.highest)
+                bound = max(bound, scanned.highest) if grows else bound
         finally:
             # A failure above: let the parses finish, keep nothing of them.
             await asyncio.gather(*(future for future, _ in parsing), return_exceptions=True)
@@ -400,9 +403,36 @@ class ImapSource:
             log.warning("%s: could not release the fetch leases: %s", self.account, exc)
 
 
-def _unknown(heads: Mapping[int, FetchedItem], known: KnownMessages) -> list[int]:
-    return [
-        uid
-        for uid, item in sorted(heads.items())
-        if not known.knows(parse_message(item.data or b""), item.size or 0)
-    ]
+class _Rescan:
+    """The UIDs of a recreated mailbox whose messages the store does not hold, a window at a
+    time: their headers are read in batches and the store is asked about each batch, so
+    neither every UID nor every known message of a big mailbox is held at once."""
+
+    def __init__(
+        self, conn: ImapConnection, state: ImapStateStore, account: str, mailbox: str, batch: int
+    ) -> None:
+        self._conn, self._state, self._batch = conn, state, batch
+        self._where = (account, mailbox)
+        self.seen = 0  # UIDs looked at
+        self.highest = 0  # the highest of them
+
+    async def unknown(self, windows: AsyncIterator[list[int]]) -> AsyncIterator[list[int]]:
+        async for window in windows:
+            self.seen += len(window)
+            self.highest = max(self.highest, window[-1])
+            new: list[int] = []
+            for chunk in chunked(window, self._batch):
+                heads = await self._conn.fetch(chunk, "HEADER")
+                new += await self._unknown(heads)
+            if new:
+                yield new
+
+    async def _unknown(self, heads: Mapping[int, FetchedItem]) -> list[int]:
+        items = sorted(heads.items())
+        # CPU work: off the event loop, so the watchdog keeps ticking.
+        mails = await asyncio.to_thread(lambda: [parse_message(i.data or b"") for _, i in items])
+        ids = {mail.message_id for mail in mails if mail.message_id}
+        pairs = list(zip(items, mails, strict=True))
+        sizes = {item.size or 0 for (_, item), mail in pairs if not mail.message_id}
+        known = await self._state.known_messages(*self._where, ids, sizes)
+        return [uid for (uid, item), mail in pairs if not known.knows(mail, item.size or 0)]
