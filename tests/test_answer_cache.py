@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from muninmaild.records import Analysis, Todo, TokenUsage
 from muninmaild.store.answer_cache import decode_analysis, encode_analysis
 from muninmaild.store.repository import Completion, Repository
+from tests.clock import Clock
 from tests.factories import new_message
 
 T0 = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
@@ -22,14 +23,6 @@ ANSWER = Analysis(
     (Todo("Send Ann the Q4 figures", "high", date(2026, 12, 4)), Todo("Reply", "low")),
 )
 KEY = "a" * 64
-
-
-class Clock:
-    def __init__(self, now: datetime = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 async def answered(
@@ -56,7 +49,7 @@ async def answered(
 async def test_a_model_answer_is_kept_under_its_key_and_found_again(
     any_engine: AsyncEngine,
 ) -> None:
-    clock = Clock()
+    clock = Clock(T0)
     repo = Repository(any_engine, clock)
     await repo.add_messages([new_message(1)])
     assert await repo.cached_answer(KEY, T0 - timedelta(days=7)) is None

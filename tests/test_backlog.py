@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from muninctl import progress
 from muninctl.commands.status import backlog_line
@@ -15,6 +17,7 @@ from muninmaild.control import backlog
 from muninmaild.control.backlog import Pace
 from muninmaild.records import Analysis, TokenUsage
 from muninmaild.store.repository import Repository
+from tests.clock import Clock
 from tests.factories import claim_one, complete_one, new_message
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
@@ -103,6 +106,37 @@ async def test_the_pace_counts_answers_of_every_instance_since_a_time(repo: Repo
     count, first = await repo.answer_pace(datetime.now(UTC) - timedelta(minutes=10))
     assert count == 2 and first is not None and first.tzinfo is not None
     assert (await repo.answer_pace(datetime.now(UTC) + timedelta(seconds=1)))[0] == 0
+
+
+async def test_a_requeue_leaves_the_pace_as_it_was_until_its_answers_age_out(
+    any_engine: AsyncEngine,
+) -> None:
+    clock = Clock(datetime(2026, 12, 1, 9, 0, tzinfo=UTC))
+    repo = Repository(any_engine, clock=clock)
+    await repo.add_messages([new_message(n) for n in range(1, 7)])
+    for _ in range(6):
+        held = await claim_one(repo, "t", 60)
+        assert held is not None
+        await complete_one(repo, held.id, "t", Analysis("s", (), ()), TokenUsage(), "m")
+        clock.advance(30)
+    ten_minutes_ago = clock.now - timedelta(minutes=10)
+    before = await repo.answer_pace(ten_minutes_ago)
+    assert before == (6, datetime(2026, 12, 1, 9, 0, tzinfo=UTC))
+    # Sent through the model again: their answers are gone, the pace still counts them.
+    assert await repo.requeue([1, 2, 3, 4]) == 4
+    assert await repo.answer_pace(ten_minutes_ago) == before
+    # Answered again: the new answers count beside the removed ones, once each.
+    held = await claim_one(repo, "t", 60)
+    assert held is not None
+    await complete_one(repo, held.id, "t", Analysis("s", (), ()), TokenUsage(), "m")
+    assert (await repo.answer_pace(ten_minutes_ago))[0] == 7
+    # Only what was stored since the time asked about counts, removed or not.
+    assert (await repo.answer_pace(datetime(2026, 12, 1, 9, 1, 30, tzinfo=UTC)))[0] == 4
+    clock.advance(2 * 3600)  # the note of removed answers is kept an hour, then dropped
+    assert await repo.requeue([5]) == 1
+    assert await repo.answer_pace(clock.now - timedelta(minutes=10)) == (0, None)
+    async with any_engine.connect() as conn:
+        assert (await conn.execute(text("SELECT COUNT(*) FROM pace_removed"))).scalar() == 0
 
 
 def status(completed: int, left: int, **b: Any) -> dict[str, Any]:

@@ -11,27 +11,20 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from muninmaild.records import Analysis, QueueCounts, TokenUsage
 from muninmaild.store.repository import Repository
+from tests.clock import Clock
 from tests.factories import claim_one, complete_one, new_message
 
 MONITORING = "SELECT processing_status, COUNT(*) FROM emails GROUP BY processing_status"
 ANSWER = Analysis("A summary.", ("urgent",), ())
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
+@pytest.fixture
+def clock() -> Clock[datetime]:
+    return Clock(datetime(2026, 11, 29, 12, 0, tzinfo=UTC))
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def queue(any_engine: AsyncEngine, clock: Clock) -> Repository:
+def queue(any_engine: AsyncEngine, clock: Clock[datetime]) -> Repository:
     return Repository(any_engine, clock)
 
 
@@ -52,7 +45,7 @@ async def agree(queue: Repository, engine: AsyncEngine) -> QueueCounts:
 
 
 async def test_counts_agree_with_the_monitoring_query_through_every_change(
-    queue: Repository, any_engine: AsyncEngine, clock: Clock
+    queue: Repository, any_engine: AsyncEngine, clock: Clock[datetime]
 ) -> None:
     await queue.add_messages([new_message(i) for i in range(1, 9)])
     await queue.add_messages([new_message(20, skip_reason="too large")])

@@ -10,21 +10,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from muninmaild.fetch.lease import MailboxLeases
 from muninmaild.store.repository import Repository
+from tests.clock import Clock
 from tests.factories import new_message
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 async def test_a_lease_is_taken_renewed_refused_and_taken_over(any_engine: AsyncEngine) -> None:
-    clock = Clock()
+    clock = Clock(T0)
     repo = Repository(any_engine, clock)
     assert await repo.acquire_fetch_lease("work", "INBOX", "a", 60)
     assert await repo.acquire_fetch_lease("work", "INBOX", "a", 60)  # renewed
@@ -54,7 +47,7 @@ async def test_concurrent_takers_get_one_lease(any_engine: AsyncEngine) -> None:
 
 
 async def test_mailbox_leases_renew_when_due_and_notice_a_loss(any_engine: AsyncEngine) -> None:
-    db_clock, ticks = Clock(), [0.0]
+    db_clock, ticks = Clock(T0), [0.0]
     repo = Repository(any_engine, db_clock)
     leases = MailboxLeases(repo, "work", "a", 30, clock=lambda: ticks[0])
 

@@ -18,6 +18,7 @@ from muninmaild.records import Analysis, TokenUsage
 from muninmaild.store.repository import Repository
 from muninmaild.writeback import keywords
 from muninmaild.writeback.keywords import KeywordWriter
+from tests.clock import Clock
 from tests.factories import claim_oldest, claim_one, complete_one
 from tests.imap_helpers import imap_source
 from tests.peers.dovecot import Dovecot, message
@@ -30,14 +31,6 @@ FLAGS = (
 REPLY = Analysis("Ann asks.", ("requires_response",), ())
 URGENT = Analysis("Pay now.", ("urgent", "requires_response"), ())
 PLAIN = Analysis("A note.", (), ())
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 async def fetch_and_process(
@@ -66,9 +59,9 @@ def account(dovecot: Dovecot) -> AccountSettings:
 @pytest.fixture
 def writer_for(
     repo: Repository, account: AccountSettings
-) -> Callable[..., tuple[KeywordWriter, Clock]]:
-    def make(*accounts: AccountSettings) -> tuple[KeywordWriter, Clock]:
-        clock = Clock()
+) -> Callable[..., tuple[KeywordWriter, Clock[float]]]:
+    def make(*accounts: AccountSettings) -> tuple[KeywordWriter, Clock[float]]:
+        clock = Clock(1000.0)
         repo.write_keywords_for([a.name for a in accounts or (account,)])
         writer = KeywordWriter(
             repo, accounts or (account,), FLAGS, "me", once=True, timeout_s=5.0, clock=clock

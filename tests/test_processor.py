@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import text
@@ -23,6 +23,7 @@ from muninmaild.processing.processor import Processor
 from muninmaild.records import Analysis, ClaimedMessage, QueueCounts, Todo, TokenUsage
 from muninmaild.redact import Redactor
 from muninmaild.store.repository import Completion, Repository, utcnow
+from tests.clock import Clock
 from tests.factories import claim_one, new_message
 
 GOOD = Analysis("A summary.", ("urgent",), (Todo("Do it", "high", None),))
@@ -59,19 +60,6 @@ class ScriptedBackend:
 
     async def aclose(self) -> None:
         return None
-
-
-class Clock:
-    """The repository's clock; it moves only when the test moves it."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 class Recorder(Repository):
@@ -216,7 +204,7 @@ async def test_failed_message_is_held_with_a_readable_reason(
 
 
 async def test_rate_limit_snoozes_without_using_an_attempt(sqlite_engine: AsyncEngine) -> None:
-    clock = Clock()
+    clock = Clock(datetime(2026, 12, 1, 9, 0, tzinfo=UTC))
     repo = Repository(sqlite_engine, clock=clock)
     await repo.add_messages([new_message(1)])
     backend = ScriptedBackend(ModelRateLimited("429", retry_after_s=30.0))
@@ -297,7 +285,7 @@ async def test_stop_lets_in_flight_work_finish_within_the_drain_timeout(
 
 
 async def test_renewal_keeps_the_lease_during_a_long_call(sqlite_engine: AsyncEngine) -> None:
-    clock = Clock()
+    clock = Clock(datetime(2026, 12, 1, 9, 0, tzinfo=UTC))
     repo = Recorder(sqlite_engine, clock)
     await repo.add_messages([new_message(1)])
     answer = asyncio.Event()

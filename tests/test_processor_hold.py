@@ -19,6 +19,7 @@ from muninmaild.processing.hold import ACCOUNT_HOLD_MAX_S, ACCOUNT_HOLD_S, Hold
 from muninmaild.processing.processor import Processor
 from muninmaild.records import QueueCounts
 from muninmaild.store.repository import Repository
+from tests.clock import Clock
 from tests.factories import new_message
 from tests.test_processor import ScriptedBackend, make
 
@@ -127,17 +128,9 @@ async def test_a_run_once_processor_does_not_wait_out_a_hold(repo: Repository) -
     assert await repo.counts() == QueueCounts(pending=2)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_account_holds_back_off_and_an_answer_resets_them(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
-    clock = Clock()
+    clock = Clock(100.0)
     hold = Hold(clock=clock)
     waits = []
     for _ in range(6):
@@ -154,7 +147,7 @@ def test_account_holds_back_off_and_an_answer_resets_them(caplog: pytest.LogCapt
 
 
 def test_clearing_a_hold_says_so_and_only_when_there_was_one() -> None:
-    hold = Hold(clock=Clock())
+    hold = Hold(clock=Clock(100.0))
     assert not hold.clear("reload")
     hold.quota(300, "model quota spent until 10:00: tokens per day")
     assert hold.remaining() == 300
@@ -163,7 +156,7 @@ def test_clearing_a_hold_says_so_and_only_when_there_was_one() -> None:
 
 
 def test_a_shorter_hold_does_not_shorten_a_longer_one() -> None:
-    clock = Clock()
+    clock = Clock(100.0)
     hold = Hold(clock=clock)
     hold.quota(600, "quota")
     hold.rate_limit(10, "rate")

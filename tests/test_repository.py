@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import text
@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from muninmaild.records import Analysis, QueueCounts, SyncAdvance, Todo, TokenUsage
 from muninmaild.store.repository import Completion, Repository
+from tests.clock import Clock
 from tests.factories import claim_one, complete_one, new_message
 
 ANSWER = Analysis(
@@ -21,24 +22,13 @@ ANSWER = Analysis(
 )
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
+@pytest.fixture
+def clock() -> Clock[datetime]:
+    return Clock(datetime(2026, 11, 29, 12, 0, tzinfo=UTC))
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def queue(any_engine: AsyncEngine, clock: Clock) -> Repository:
+def queue(any_engine: AsyncEngine, clock: Clock[datetime]) -> Repository:
     return Repository(any_engine, clock)
 
 
@@ -107,7 +97,7 @@ async def test_claim_returns_none_when_nothing_is_due(queue: Repository) -> None
     assert await claim_one(queue, "w#1", 60) is None
 
 
-async def test_expired_lease_is_claimed_again(queue: Repository, clock: Clock) -> None:
+async def test_expired_lease_is_claimed_again(queue: Repository, clock: Clock[datetime]) -> None:
     await queue.add_messages([new_message(1)])
     crashed = await claim_one(queue, "dead#1", 60)
     assert crashed is not None
@@ -117,7 +107,7 @@ async def test_expired_lease_is_claimed_again(queue: Repository, clock: Clock) -
     assert again is not None and again.id == crashed.id and again.attempts == 2
 
 
-async def test_renew_keeps_the_lease(queue: Repository, clock: Clock) -> None:
+async def test_renew_keeps_the_lease(queue: Repository, clock: Clock[datetime]) -> None:
     await queue.add_messages([new_message(1)])
     held = await claim_one(queue, "w#1", 60)
     assert held is not None
@@ -150,7 +140,9 @@ async def test_complete_writes_results_once_in_the_same_transaction(
     }
 
 
-async def test_worker_that_lost_its_lease_cannot_complete(queue: Repository, clock: Clock) -> None:
+async def test_worker_that_lost_its_lease_cannot_complete(
+    queue: Repository, clock: Clock[datetime]
+) -> None:
     await queue.add_messages([new_message(1)])
     slow = await claim_one(queue, "slow#1", 60)
     assert slow is not None
@@ -164,7 +156,7 @@ async def test_worker_that_lost_its_lease_cannot_complete(queue: Repository, clo
     assert len(row["todos"]) == 2
 
 
-async def test_retry_waits_and_keeps_the_error(queue: Repository, clock: Clock) -> None:
+async def test_retry_waits_and_keeps_the_error(queue: Repository, clock: Clock[datetime]) -> None:
     await queue.add_messages([new_message(1)])
     held = await claim_one(queue, "w#1", 60)
     assert held is not None
@@ -178,7 +170,7 @@ async def test_retry_waits_and_keeps_the_error(queue: Repository, clock: Clock) 
     assert row["last_error"] == "the model service did not answer"
 
 
-async def test_snooze_and_release_use_no_attempt(queue: Repository, clock: Clock) -> None:
+async def test_snooze_and_release_use_no_attempt(queue: Repository, clock: Clock[datetime]) -> None:
     await queue.add_messages([new_message(1)])
     held = await claim_one(queue, "w#1", 60)
     assert held is not None
@@ -231,7 +223,7 @@ async def test_claim_batch_takes_due_rows_once_newest_first(queue: Repository) -
 
 
 async def test_complete_many_fences_each_row_by_its_token(
-    queue: Repository, any_engine: AsyncEngine, clock: Clock
+    queue: Repository, any_engine: AsyncEngine, clock: Clock[datetime]
 ) -> None:
     await queue.add_messages([new_message(i) for i in range(1, 4)])
     held = await queue.claim_batch("a#1", 3, 60)

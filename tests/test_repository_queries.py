@@ -10,26 +10,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from muninmaild.records import Analysis, Todo, TokenUsage
 from muninmaild.store.repository import Repository
+from tests.clock import Clock
 from tests.factories import claim_one, complete_one, new_message
 
 START = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
+@pytest.fixture
+def clock() -> Clock[datetime]:
+    return Clock(START)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def queue(any_engine: AsyncEngine, clock: Clock) -> Repository:
+def queue(any_engine: AsyncEngine, clock: Clock[datetime]) -> Repository:
     return Repository(any_engine, clock)
 
 
@@ -40,7 +33,9 @@ async def complete_next(queue: Repository, analysis: Analysis, usage: TokenUsage
     return msg.id
 
 
-async def test_list_is_newest_first_with_flags_and_filters(queue: Repository, clock: Clock) -> None:
+async def test_list_is_newest_first_with_flags_and_filters(
+    queue: Repository, clock: Clock[datetime]
+) -> None:
     await queue.add_messages([new_message(1), new_message(2)])
     clock.now = START + timedelta(hours=2)
     await queue.add_messages([new_message(3)])
@@ -121,7 +116,7 @@ async def test_open_todos_dated_first_then_by_priority(
 
 
 async def test_unsettled_counts_scheduled_retries_unless_asked_not_to(
-    queue: Repository, clock: Clock
+    queue: Repository, clock: Clock[datetime]
 ) -> None:
     assert await queue.unsettled() == 0
     await queue.add_messages([new_message(1), new_message(2)])
@@ -135,7 +130,7 @@ async def test_unsettled_counts_scheduled_retries_unless_asked_not_to(
     assert await queue.unsettled(include_scheduled=False) == 2
 
 
-async def test_last_error_is_the_newest_one(queue: Repository, clock: Clock) -> None:
+async def test_last_error_is_the_newest_one(queue: Repository, clock: Clock[datetime]) -> None:
     assert await queue.last_error() is None
     await queue.add_messages([new_message(1), new_message(2)])
     for reason in ("first reason", "second reason"):

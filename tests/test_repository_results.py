@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from muninmaild.records import Analysis, KeywordOutcome, Todo, TokenUsage
 from muninmaild.store.repository import Repository
+from tests.clock import Clock
 from tests.factories import claim_oldest, complete_one, new_message
 
 START = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -19,21 +20,13 @@ FLAGGED = Analysis("Ann asks.", ("urgent", "requires_response"), ())
 PLAIN = Analysis("A note.", (), ())
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
+@pytest.fixture
+def clock() -> Clock[datetime]:
+    return Clock(START)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def queue(any_engine: AsyncEngine, clock: Clock) -> Repository:
+def queue(any_engine: AsyncEngine, clock: Clock[datetime]) -> Repository:
     repo = Repository(any_engine, clock)
     repo.write_keywords_for(["work"])
     return repo
@@ -91,7 +84,7 @@ async def test_a_written_intent_is_never_taken_again_until_a_requeue(queue: Repo
 
 
 async def test_an_outcome_for_an_intent_replaced_meanwhile_is_not_stored(
-    queue: Repository, clock: Clock
+    queue: Repository, clock: Clock[datetime]
 ) -> None:
     await queue.add_messages([new_message(1)])
     (email_id,) = await process(queue, FLAGGED)
@@ -105,7 +98,7 @@ async def test_an_outcome_for_an_intent_replaced_meanwhile_is_not_stored(
 
 
 async def test_a_pending_outcome_waits_and_counts_an_attempt(
-    queue: Repository, clock: Clock
+    queue: Repository, clock: Clock[datetime]
 ) -> None:
     await queue.add_messages([new_message(1)])
     await process(queue, FLAGGED)
@@ -142,7 +135,9 @@ TODOS = Analysis(
 )
 
 
-async def test_todos_have_ids_and_close_and_reopen(queue: Repository, clock: Clock) -> None:
+async def test_todos_have_ids_and_close_and_reopen(
+    queue: Repository, clock: Clock[datetime]
+) -> None:
     await queue.add_messages([new_message(1)])
     (email_id,) = await process(queue, TODOS)
     today = date(2026, 11, 29)
@@ -191,7 +186,7 @@ async def test_todos_of_one_account(queue: Repository) -> None:
 
 
 async def test_digest_messages_are_those_queued_in_the_period(
-    queue: Repository, clock: Clock
+    queue: Repository, clock: Clock[datetime]
 ) -> None:
     await queue.add_messages([new_message(1, headers={"list-id": "<news.example.com>"})])
     clock.now = START + timedelta(hours=2)
@@ -211,7 +206,7 @@ async def test_digest_messages_are_those_queued_in_the_period(
     assert [m["subject"] for m in home] == ["Message 3"]
 
 
-async def test_one_digest_per_account_and_period(queue: Repository, clock: Clock) -> None:
+async def test_one_digest_per_account_and_period(queue: Repository, clock: Clock[datetime]) -> None:
     first, made = await queue.begin_digest("work", "INBOX", "24h/2026-11-29", "<d1@x>")
     assert made and first.state == "appending" and first.delivered_at is None
     again, made_again = await queue.begin_digest("work", "INBOX", "24h/2026-11-29", "<d2@x>")

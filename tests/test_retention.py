@@ -24,6 +24,7 @@ from muninmaild.records import (
     TokenUsage,
 )
 from muninmaild.store.repository import Completion, Repository
+from tests.clock import Clock
 from tests.daemon_proc import clean_env, finish, start, stop, write_config
 from tests.factories import new_message
 from tests.fakes.notify import NotifyReceiver
@@ -31,14 +32,6 @@ from tests.waiting import wait_until
 
 ANSWER = Analysis("Old news.", ("urgent",), (Todo("Reply", "high", None),))
 MONITORING = "SELECT processing_status, COUNT(*) FROM emails GROUP BY processing_status"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 async def complete(repo: Repository, count: int, token: str, **kw: str) -> list[int]:
@@ -58,7 +51,7 @@ async def rows(engine: AsyncEngine, sql: str) -> list[tuple[object, ...]]:
 
 
 async def test_old_completed_mail_goes_with_everything_it_owns(any_engine: AsyncEngine) -> None:
-    clock = Clock()
+    clock = Clock(datetime(2026, 1, 1, 12, 0, tzinfo=UTC))
     repo = Repository(any_engine, clock)
     await repo.add_messages([new_message(i) for i in range(1, 6)])
     old = await complete(repo, 4, "w#1")
@@ -92,7 +85,7 @@ async def test_old_completed_mail_goes_with_everything_it_owns(any_engine: Async
 async def test_a_maildir_message_keeps_a_bare_row_so_its_file_is_not_queued_again(
     any_engine: AsyncEngine,
 ) -> None:
-    clock = Clock()
+    clock = Clock(datetime(2026, 1, 1, 12, 0, tzinfo=UTC))
     repo = Repository(any_engine, clock)
     message = new_message(1)
     await repo.add_messages([message.__class__(**{**message.__dict__, "source_key": "1000.m1"})])
@@ -109,7 +102,7 @@ async def test_a_maildir_message_keeps_a_bare_row_so_its_file_is_not_queued_agai
 async def test_a_bare_row_is_never_requeued_since_it_has_nothing_left_to_send(
     any_engine: AsyncEngine,
 ) -> None:
-    clock = Clock()
+    clock = Clock(datetime(2026, 1, 1, 12, 0, tzinfo=UTC))
     repo = Repository(any_engine, clock)
     message = new_message(1)
     await repo.add_messages([message.__class__(**{**message.__dict__, "source_key": "1000.m1"})])
@@ -124,7 +117,7 @@ async def test_a_bare_row_is_never_requeued_since_it_has_nothing_left_to_send(
 async def test_removed_mail_the_backfill_window_left_out_leaves_its_count(
     any_engine: AsyncEngine,
 ) -> None:
-    clock = Clock()
+    clock = Clock(datetime(2026, 1, 1, 12, 0, tzinfo=UTC))
     repo = Repository(any_engine, clock)
     old = [new_message(n, skip_reason=BACKFILL_NOTE) for n in (1, 2)]
     await repo.add_messages(old, SyncAdvance("work", "INBOX", 1, 2, 2))

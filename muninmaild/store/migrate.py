@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from muninmaild.errors import StoreError
 from muninmaild.store.engine import create_engine
 
-HEAD_REVISION = "0009"
+HEAD_REVISION = "0010"
 SCRIPT_LOCATION = Path(__file__).parent / "migrations"
 _ADVISORY_LOCK_ID = 0x6D756E696E  # "munin"
 

@@ -340,6 +340,15 @@ class AnswerCacheEntry(Base):
 COUNTED = (*STATUSES, "tokens_in", "tokens_out")
 
 
+class PaceRemoved(Base):
+    """Answers a requeue removed, per second they were stored in (0010): the pace adds them."""
+
+    __tablename__ = "pace_removed"
+
+    second: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    answers: Mapped[int] = mapped_column(Integer)
+
+
 class Counter(Base):
     """A count kept by triggers (0007): rows of each `processing_status`, the token totals."""
 

@@ -21,6 +21,7 @@ from muninmaild.store.models import (
     CLAIMABLE,
     Email,
     EmailFlag,
+    PaceRemoved,
     Result,
     TodoRow,
     TokenUsageRow,
@@ -45,11 +46,17 @@ class Queries:
 
     async def answer_pace(self, since: datetime) -> tuple[int, datetime | None]:
         """Answers stored since `since` by every instance, and the time of the first of them
-        (the backlog's pace; an index range of `results.created_at`)."""
-        stmt = select(func.count(), func.min(Result.created_at)).where(Result.created_at >= since)
+        (the backlog's pace; an index range of `results.created_at`), those a requeue
+        removed since included."""
+        stored = select(func.count(), func.min(Result.created_at)).where(Result.created_at >= since)
+        removed = select(func.sum(PaceRemoved.answers), func.min(PaceRemoved.second)).where(
+            PaceRemoved.second >= since
+        )
         async with self._reader.connect() as conn:
-            count, first = (await conn.execute(stmt)).one()
-        return int(count), first
+            count, first = (await conn.execute(stored)).one()
+            gone, first_gone = (await conn.execute(removed)).one()
+        firsts = [at for at in (first, first_gone) if at is not None]
+        return int(count) + int(gone or 0), min(firsts, default=None)
 
     async def results_for(self, ids: Sequence[int]) -> list[Json]:
         """The messages `ids` with their results, oldest first (the --once report)."""

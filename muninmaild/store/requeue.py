@@ -5,14 +5,16 @@ Work goes in batches of at most `BATCH` rows, each its own short transaction, wa
 by id, so no statement binds an unbounded list and claims are never held up long. A row being
 processed is never requeued. A requeued row loses its old results (so that processing it again
 writes exactly one set), its cached answer and the record of its keywords; one the backfill
-window left out loses that note and leaves its mailbox's count.
+window left out loses that note and leaves its mailbox's count. The answers of the last hour it
+removes are noted in `pace_removed`, so that the backlog's pace still counts them.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, delete, exists, func, select, update
@@ -20,16 +22,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from muninmaild.records import BACKFILL_NOTE, RequeueFilter
 from muninmaild.store.answer_cache import drop_cached_answers
+from muninmaild.store.engine import dialect_insert
 from muninmaild.store.models import (
     Email,
     EmailFlag,
     KeywordWrite,
     MailboxState,
+    PaceRemoved,
     Result,
     TodoRow,
 )
 
 BATCH = 500
+PACE_KEPT = timedelta(hours=1)  # removed answers are noted this long: the pace looks back less
 # A row retention emptied (store/retention.py): nothing is left to send to the model.
 _BARE = and_(Email.processing_status == "completed", Email.completed_at.is_(None))
 
@@ -83,6 +88,7 @@ class RequeueStore:
         now = self._clock()
         chosen = select(Email.id).where(Email.id.in_(ids), Email.processing_status != "processing")
         await drop_cached_answers(conn, chosen)  # asked again, not answered from the cache
+        await self._note_removed_answers(conn, chosen, now)
         for model in (Result, EmailFlag, TodoRow, KeywordWrite):
             await conn.execute(delete(model).where(model.email_id.in_(chosen)))
         await forget_left_out(conn, chosen)
@@ -105,6 +111,24 @@ class RequeueStore:
         if requeued:
             await self._notify(conn, "queued")
         return requeued
+
+    async def _note_removed_answers(
+        self, conn: AsyncConnection, chosen: Any, now: datetime
+    ) -> None:
+        """Keep the pace's count of the recent answers that are about to be deleted."""
+        recent = select(Result.created_at).where(
+            Result.email_id.in_(chosen), Result.created_at >= now - PACE_KEPT
+        )
+        seconds = Counter(
+            at.replace(microsecond=0) for at in (await conn.execute(recent)).scalars()
+        )
+        await conn.execute(delete(PaceRemoved).where(PaceRemoved.second < now - PACE_KEPT))
+        for second, n in seconds.items():
+            stmt = dialect_insert(self._engine)(PaceRemoved).values(second=second, answers=n)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["second"], set_={"answers": PaceRemoved.answers + n}
+            )
+            await conn.execute(stmt)
 
 
 async def forget_left_out(conn: AsyncConnection, chosen: Any) -> None:
