@@ -79,9 +79,13 @@ class PauseArgs:
 
 
 @dataclass(frozen=True)
-class RequeueArgs:
-    """Messages chosen by every condition given (`failed`: `status` "failed"); `count_only`
-    counts them and changes nothing; `yes` allows more than CONFIRM_ABOVE."""
+class RequeueFilter:
+    """Which messages `requeue` sends through the model again: every condition given must hold.
+
+    `since`/`until` bound the message's date (its Date header); `skipped` takes the mail the
+    backfill window left out; `status` "failed" is what `failed` asks for. A row being
+    processed is never requeued.
+    """
 
     ids: tuple[int, ...] | None = None
     since: datetime | None = None
@@ -90,6 +94,13 @@ class RequeueArgs:
     flag: str | None = None
     status: str | None = None
     skipped: bool = False
+
+
+@dataclass(frozen=True)
+class RequeueArgs(RequeueFilter):
+    """The messages chosen; `count_only` counts them and changes nothing; `yes` allows more
+    than CONFIRM_ABOVE."""
+
     yes: bool = False
     count_only: bool = False
 

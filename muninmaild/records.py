@@ -329,20 +329,3 @@ class RetentionStatus:
         self.last_run_at = at
         self.removed = removed
         self.removed_total += removed
-
-
-@dataclass(frozen=True)
-class RequeueFilter:
-    """Which messages `requeue` sends through the model again: every condition given must hold.
-
-    `since`/`until` bound the message's date (its Date header); `skipped` takes the mail the
-    backfill window left out. A row being processed is never requeued.
-    """
-
-    ids: tuple[int, ...] | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-    account: str | None = None
-    flag: str | None = None
-    status: str | None = None
-    skipped: bool = False

@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from muninmaild.records import BACKFILL_NOTE, Analysis, RequeueFilter, SyncAdvance, TokenUsage
+from muninmaild.protocol import RequeueFilter
+from muninmaild.records import BACKFILL_NOTE, Analysis, SyncAdvance, TokenUsage
 from muninmaild.store import requeue
 from muninmaild.store.repository import Repository
 from tests.factories import claim_oldest, complete_one, new_message

@@ -14,11 +14,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from muninmaild.processing.retention import Retention
+from muninmaild.protocol import RequeueFilter
 from muninmaild.records import (
     BACKFILL_NOTE,
     Analysis,
     QueueCounts,
-    RequeueFilter,
     SyncAdvance,
     Todo,
     TokenUsage,

@@ -35,7 +35,7 @@ from muninmaild.protocol import (
     TodosArgs,
     WaitIdleArgs,
 )
-from muninmaild.records import ReloadOutcome, RequeueFilter
+from muninmaild.records import ReloadOutcome
 from muninmaild.store.repository import Repository
 
 if TYPE_CHECKING:  # they load aioimaplib, which a daemon without IMAP accounts never needs
@@ -215,16 +215,8 @@ class Commands:
         return {"paused": await self._parts.repo.paused()}
 
     async def requeue(self, args: RequeueArgs) -> Json:
-        chosen = RequeueFilter(
-            ids=args.ids,
-            since=args.since,
-            until=args.until,
-            account=args.account,
-            flag=args.flag,
-            status=args.status,
-            skipped=args.skipped,
-        )
-        matched = await self._parts.repo.count_requeue(chosen)
+        # The arguments are a RequeueFilter, with two switches of the command's own.
+        matched = await self._parts.repo.count_requeue(args)
         if args.count_only:
             return {"requeued": 0, "matched": matched}
         if matched > protocol.CONFIRM_ABOVE and not args.yes:
@@ -233,7 +225,7 @@ class Commands:
                 f"{matched} messages match: nothing was requeued; "
                 f"add --yes to requeue more than {protocol.CONFIRM_ABOVE} at once",
             )
-        count = await self._parts.repo.requeue_matching(chosen)
+        count = await self._parts.repo.requeue_matching(args)
         if count:
             self._parts.processor.wake()
         return {"requeued": count, "matched": matched}

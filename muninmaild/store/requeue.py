@@ -20,7 +20,8 @@ from typing import Any
 from sqlalchemy import and_, case, delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from muninmaild.records import BACKFILL_NOTE, RequeueFilter
+from muninmaild.protocol import RequeueFilter
+from muninmaild.records import BACKFILL_NOTE
 from muninmaild.store.answer_cache import drop_cached_answers
 from muninmaild.store.engine import dialect_insert
 from muninmaild.store.models import (
