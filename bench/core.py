@@ -33,6 +33,9 @@ class Size:
     p9_backlog: int = 2_000
     p9_probes: int = 3
     p6_first_sync: tuple[int, ...] = (10_000, 100_000)
+    p8_rows: tuple[int, ...] = (10_000, 100_000, 1_000_000)
+    p8_idle_s: float = 30.0
+    p11_rows: int = 1_000_000
 
 
 SIZES = {
@@ -54,6 +57,9 @@ SIZES = {
         p9_backlog=40,
         p9_probes=1,
         p6_first_sync=(300,),
+        p8_rows=(1_000, 5_000),
+        p8_idle_s=2.0,
+        p11_rows=5_000,
     ),
     "full": Size(
         "full", 10_000, 10_000, 10_000, (1, 2, 4), 2_000, 30.0, 200, 0.6, 10_000, 5.0, 7, 15

@@ -1,6 +1,10 @@
 """P8: `muninctl status` and an idle daemon's CPU with 10,000 to 1,000,000 rows in `emails`.
 
-Standalone: `python -m bench.p8_status [--tree DIR] [--sizes 10000,100000] [--db sqlite,pg]`.
+In `bench.run` (`--scenario P8`): SQLite and PostgreSQL at `p8_rows` (10,000, 100,000 and
+1,000,000 at full size), once per size whatever `--runs` says (each figure is itself the median
+of `CALLS` commands), the anchor being the same at the smallest size: a cost that does not grow
+with the table reads 1x. `MUNINMAIL_BENCH_TREE=<checkout>` measures another tree.
+Alone: `python -m bench.p8_status [--tree DIR] [--sizes 10000,100000] [--db sqlite,pg]`.
 `--tree` runs another checkout's daemon and client (its own `muninmaild`/`muninctl` packages on
 PYTHONPATH, this venv's libraries), so the same measurement runs before and after a change.
 The schema is made by that tree's own migrations; the rows are bulk INSERTs (completed, with a
@@ -12,6 +16,7 @@ and the daemon's CPU time (/proc/PID/stat) is read over `IDLE_S` seconds of idli
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sqlite3
 import statistics
@@ -22,6 +27,10 @@ import time
 from pathlib import Path
 
 import asyncpg
+
+from bench.context import Context
+from bench.core import Goal, ScenarioResult, absolute
+from bench.procs import daemon_tree
 
 CALLS = 7
 IDLE_S = 30.0
@@ -94,7 +103,7 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def measure(tree: Path, url: str, state: Path) -> tuple[float, float]:
+def measure(tree: Path, url: str, state: Path, idle_s: float = IDLE_S) -> tuple[float, float]:
     """(median ms of `muninctl status`, idle CPU in percent of a core)."""
     (state / "mail" / "new").mkdir(parents=True, exist_ok=True)
     config = state / "m.toml"
@@ -132,7 +141,7 @@ def measure(tree: Path, url: str, state: Path) -> tuple[float, float]:
             subprocess.run(ctl, env=env, cwd=tree, check=True, capture_output=True)
             times.append((time.monotonic() - start) * 1000)
         before, at = cpu_s(daemon.pid), time.monotonic()
-        time.sleep(IDLE_S)
+        time.sleep(idle_s)
         idle = (cpu_s(daemon.pid) - before) / (time.monotonic() - at) * 100
         return statistics.median(times), idle
     finally:
@@ -140,15 +149,14 @@ def measure(tree: Path, url: str, state: Path) -> tuple[float, float]:
         daemon.wait(30)
 
 
-def one(tree: Path, db: str, count: int) -> tuple[float, float]:
+def one(tree: Path, db: str, count: int, idle_s: float = IDLE_S) -> tuple[float, float]:
     with tempfile.TemporaryDirectory(prefix="munin-p8-") as tmp:
         state = Path(tmp)
         if db == "sqlite":
             url = f"sqlite+aiosqlite:///{state}/q.db"
             migrate(tree, url)
             fill_sqlite(state / "q.db", count)
-            return measure(tree, url, state)
-        import asyncio
+            return measure(tree, url, state, idle_s)
 
         name = f"munin_p8_{os.getpid()}"
         asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
@@ -156,7 +164,7 @@ def one(tree: Path, db: str, count: int) -> tuple[float, float]:
             url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
             migrate(tree, url)
             asyncio.run(fill_pg(name, count))
-            return measure(tree, url, state)
+            return measure(tree, url, state, idle_s)
         finally:
             asyncio.run(_admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
 
@@ -167,6 +175,55 @@ async def _admin(sql: str) -> None:
         await conn.execute(sql)
     finally:
         await conn.close()
+
+
+STATUS_GOAL_MS = 150.0
+IDLE_GOAL_PCT = 1.0
+
+
+def run(ctx: Context) -> ScenarioResult:
+    sizes = ctx.size.p8_rows
+    tree = daemon_tree()
+    result = ScenarioResult(
+        "P8", f"`muninctl status` and idle CPU at {sizes[0]:,} to {sizes[-1]:,} rows"
+    )
+    for db in ("sqlite", "pg"):
+        figures = {}
+        for count in sizes:
+            figures[count] = one(tree, db, count, ctx.size.p8_idle_s)
+            ms, idle = figures[count]
+            ctx.log(f"P8 {db} {count:,} rows: status {ms:.0f} ms, idle CPU {idle:.2f} %")
+        base_ms, base_idle = figures[sizes[0]]
+        for count, (ms, idle) in figures.items():
+            anchor = f"the same at {sizes[0]:,}"
+            result.rows.append(
+                absolute(
+                    "P8",
+                    f"{db}, {count:,} rows: muninctl status",
+                    "ms",
+                    [ms],
+                    Goal("<=", STATUS_GOAL_MS, f"<= {STATUS_GOAL_MS:g} ms"),
+                    anchor,
+                    base_ms,
+                    note=f"{ms / base_ms:.2f}x the smallest size",
+                )
+            )
+            result.rows.append(
+                absolute(
+                    "P8",
+                    f"{db}, {count:,} rows: idle daemon CPU",
+                    "%",
+                    [idle],
+                    Goal("<=", IDLE_GOAL_PCT, f"<= {IDLE_GOAL_PCT:g} %"),
+                    anchor,
+                    base_idle,
+                )
+            )
+        result.details[db] = {
+            str(n): {"status_ms": f[0], "idle_cpu_pct": f[1]} for n, f in figures.items()
+        }
+    result.details["daemon_tree"] = str(tree)
+    return result
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""Run the benchmarks: `python -m bench.run [--scenario P1..P10|all] [--size smoke|full]`.
+"""Run the benchmarks: `python -m bench.run [--scenario P1..P11|all] [--size smoke|full]`.
 
 Each scenario measures our daemon and its anchor in the same runs, on this machine, and reports
 medians and per-run ratios; the table goes to standard output and, with every single figure,
@@ -33,8 +33,10 @@ SCENARIOS = {
     "P5": "bench.p5_latency",
     "P6": "bench.p6_memory",
     "P7": "bench.p7_startup",
+    "P8": "bench.p8_status",
     "P9": "bench.p9_live",
     "P10": "bench.p10_requests",
+    "P11": "bench.p11_retention",
 }
 # Parts of a scenario that also run alone, by name only (never in "all": their scenario runs them).
 PARTS = {"P6S": "bench.p6_first_sync"}
@@ -44,7 +46,7 @@ HERE = Path(__file__).resolve().parent
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bench.run", description="muninmail benchmarks")
-    p.add_argument("--scenario", action="append", help="P1..P10 or all (repeatable; default all)")
+    p.add_argument("--scenario", action="append", help="P1..P11 or all (repeatable; default all)")
     p.add_argument("--size", choices=sorted(SIZES), default="full")
     p.add_argument("--runs", type=int, help="runs per scenario (default: 3 full, 1 smoke)")
     p.add_argument("--out", type=Path, default=HERE, help="folder for results.json/.md")
