@@ -16,11 +16,12 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from typing import IO
 
 from bench.context import Context
 from bench.core import Goal, Row, ScenarioResult, absolute, median
 from bench.mailbox import BenchMailbox
-from bench.procs import REPO, daemon_tree, memory_kb, stop_process
+from bench.procs import REPO, Daemon, daemon_tree, memory_kb, stop_process
 from bench.queue import UNFINISHED_SQL, SqliteProbe
 from tests.daemon_proc import clean_env
 
@@ -46,15 +47,13 @@ class FirstSync:
         return self.messages / self.drain_s if self.drain_s else 0.0
 
 
-def first_sync(ctx: Context, box: BenchMailbox, run: int) -> FirstSync:
-    daemon = ctx.daemon(None, box.account_toml() + NOOP, f"p6-first-{box.count}-{run}")
+def spawn_once(daemon: Daemon, log: IO[bytes]) -> subprocess.Popen[bytes]:
+    """`muninmaild --once` of the measured tree, with `daemon`'s configuration."""
     env = clean_env()
     tree = daemon_tree()
     if tree != REPO:
         env["PYTHONPATH"] = str(tree)
-    log = (daemon.state / "once.log").open("wb")
-    start = time.monotonic()
-    proc = subprocess.Popen(
+    return subprocess.Popen(
         [sys.executable, "-m", "muninmaild", "--config", str(daemon.config), "--once"],
         env=env,
         cwd=tree,
@@ -62,6 +61,17 @@ def first_sync(ctx: Context, box: BenchMailbox, run: int) -> FirstSync:
         stderr=log,
         stdin=subprocess.DEVNULL,
     )
+
+
+def first_sync(ctx: Context, box: BenchMailbox, run: int) -> FirstSync:
+    daemon = ctx.daemon(None, box.account_toml() + NOOP, f"p6-first-{box.count}-{run}")
+    return measure_once(daemon, box)
+
+
+def measure_once(daemon: Daemon, box: BenchMailbox) -> FirstSync:
+    log = (daemon.state / "once.log").open("ab")
+    start = time.monotonic()
+    proc = spawn_once(daemon, log)
     probe = SqliteProbe(daemon.db_path)
     peak = drained_peak = 0
     all_rows = first_done = last_done = 0.0

@@ -39,7 +39,7 @@ SCENARIOS = {
     "P11": "bench.p11_retention",
 }
 # Parts of a scenario that also run alone, by name only (never in "all": their scenario runs them).
-PARTS = {"P6S": "bench.p6_first_sync"}
+PARTS = {"P6S": "bench.p6_first_sync", "P6R": "bench.p6_rescan"}
 MODULES = SCENARIOS | PARTS
 HERE = Path(__file__).resolve().parent
 

@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from muninmaild.fetch.lease import MailboxLeases
@@ -90,3 +91,29 @@ async def test_known_messages_by_message_id_or_by_date_sender_subject_size(
     # Messages without a Message-ID are looked for by the sizes asked about.
     other_size = await repo.known_messages("work", "INBOX", [], {without.mail.size + 1})
     assert not other_size.keys and not other_size.message_ids
+
+
+async def test_the_questions_of_a_rescan_each_read_an_index_on_sqlite(
+    sqlite_engine: AsyncEngine,
+) -> None:
+    """Asked once per batch of headers: a walk over the whole mailbox in each would make a
+    rescan of a big mailbox quadratic."""
+    repo = Repository(sqlite_engine)
+    seen: list[str] = []
+
+    def capture(conn: object, cursor: object, statement: str, *rest: object) -> None:
+        if statement.startswith("SELECT"):
+            seen.append(statement)
+
+    event.listen(sqlite_engine.sync_engine, "before_cursor_execute", capture)
+    await repo.known_messages("work", "INBOX", ["<a@example.com>", "<b@example.com>"], {10, 20})
+    event.remove(sqlite_engine.sync_engine, "before_cursor_execute", capture)
+    assert len(seen) == 2
+    plans = []
+    async with sqlite_engine.connect() as conn:
+        for statement in seen:
+            literal = statement.replace("?", "'x'")
+            rows = await conn.execute(text(f"EXPLAIN QUERY PLAN {literal}"))
+            plans.append(" ".join(str(r[-1]) for r in rows))
+    assert "ix_emails_message_id" in plans[0], plans[0]
+    assert "ix_emails_without_message_id" in plans[1], plans[1]

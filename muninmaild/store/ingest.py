@@ -9,7 +9,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, or_, select, update
+from sqlalchemy import and_, case, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from muninmaild.records import (
@@ -246,24 +246,24 @@ class IngestStore:
         its messages without a Message-ID whose size is among `sizes`.
 
         Asked for a batch of headers at a time, so a rescan never holds every known message
-        of a big mailbox: the Message-IDs are an index lookup; the messages without one are
-        rare, and a size narrows them.
+        of a big mailbox, and each question is an index lookup: by Message-ID (the mailbox is
+        compared here, or SQLite would walk the whole mailbox by `uq_emails_source_key`), and
+        for the rare messages without one by size (`ix_emails_without_message_id`).
         """
         ids: set[str] = set()
         keys: set[MessageKey] = set()
         async with self._reader.connect() as conn:
             for part in chunks(sorted(message_ids)):
-                stmt = select(Email.message_id).where(
-                    Email.account == account,
-                    Email.message_id.in_(part),
-                    Email.mailbox == mailbox,
+                stmt = select(Email.message_id, Email.mailbox).where(
+                    Email.account == account, Email.message_id.in_(part)
                 )
-                ids.update(m for m in (await conn.execute(stmt)).scalars() if m)
+                found = (await conn.execute(stmt)).all()
+                ids.update(m for m, box in found if m and box == mailbox)
             for sized in chunks(sorted(sizes)):
                 stmt_keys = select(Email.sent_at, Email.from_addr, Email.subject, Email.size).where(
                     Email.account == account,
                     Email.mailbox == mailbox,
-                    or_(Email.message_id.is_(None), Email.message_id == ""),
+                    Email.message_id.is_(None),
                     Email.size.in_(sized),
                 )
                 keys.update(

@@ -86,6 +86,14 @@ class Email(Base):
             "ix_emails_live_claim", "live", "id", "next_attempt_at", sqlite_where=text(CLAIMABLE)
         ),
         Index("ix_emails_message_id", "account", "message_id"),
+        # A rescan recognising messages without a Message-ID by their size (0010).
+        Index(
+            "ix_emails_without_message_id",
+            "account",
+            "mailbox",
+            "size",
+            sqlite_where=text("message_id IS NULL"),
+        ),
         # A Maildir file is queued once, even by two fetchers racing for its folder.
         Index("uq_emails_source_key", "account", "mailbox", "source_key", unique=True),
         Index("ix_emails_updated_at", "updated_at"),
