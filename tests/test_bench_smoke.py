@@ -47,3 +47,28 @@ def test_every_scenario_runs_at_smoke_size(tmp_path: Path) -> None:
     table = (tmp_path / "results-smoke.md").read_text()
     assert all(f"| {key} |" in table for key in SCENARIOS)
     assert "| P1 |" in done.stdout  # the table is printed too
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(200)
+def test_the_parts_that_also_run_alone_run_at_smoke_size(tmp_path: Path) -> None:
+    if not dovecot_available():
+        peer_missing("Dovecot (dovecot-imapd, run as root)")
+    parts = ["P6S", "P6R"]
+    command = [sys.executable, "-m", "bench.run", "--size", "smoke", "--runs", "1"]
+    for part in parts:
+        command += ["--scenario", part]
+    done = subprocess.run(
+        [*command, "--out", str(tmp_path), "--quiet"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    results = json.loads((tmp_path / "results-smoke-P6S-P6R.json").read_text())
+    assert sorted(results["scenarios"]) == parts
+    for key, scenario in results["scenarios"].items():
+        assert scenario["error"] is None, f"{key}: {scenario['error']}"
+        assert all(row["ours"] is not None for row in scenario["rows"]), key

@@ -82,12 +82,28 @@ def fetch_answer(tag: str) -> bytes:
     )
 
 
+def random_answer(rng: random.Random, tag: str, messages: int) -> bytes:
+    """A FETCH answer as a server may send it: literals holding CRLFs, parentheses and braces,
+    size and flag items before or after them, unsolicited FETCH lines between."""
+    parts: list[bytes] = []
+    for n in range(1, messages + 1):
+        body = bytes(rng.choice(b"ab (){}\r\n*") for _ in range(rng.randint(0, 300)))
+        head = f"* {n} FETCH (UID {n + 100} RFC822.SIZE {len(body)} BODY[HEADER] {{{len(body)}}}"
+        parts += [head.encode(), b"\r\n", body, rng.choice([b")", b" FLAGS (\\Seen))"]), b"\r\n"]
+        if rng.random() < 0.1:
+            parts.append(f"* {n} FETCH (FLAGS (\\Seen))\r\n".encode())
+    return b"".join(parts) + tag.encode() + b" OK Fetch completed.\r\n"
+
+
 def lines_read(
-    protocol: aioimaplib.IMAP4ClientProtocol, command: aioimaplib.FetchCommand, chunk: int
+    protocol: aioimaplib.IMAP4ClientProtocol,
+    command: aioimaplib.FetchCommand,
+    chunk: int,
+    answer: bytes | None = None,
 ) -> tuple[str, list[bytes]]:
     protocol.state = aioimaplib.SELECTED
     protocol.pending_sync_command = command
-    answer = fetch_answer(command.tag)
+    answer = fetch_answer(command.tag) if answer is None else answer
     for start in range(0, len(answer), chunk):
         protocol.data_received(answer[start : start + chunk])
     return command.response.result, [bytes(line) for line in command.response.lines]
@@ -109,6 +125,47 @@ def test_a_fetch_answer_in_chunks_is_read_as_aioimaplib_reads_it(
     )
     assert ours == theirs
     assert ours[0] == "OK" and b"Hello (\r\nx)" in ours[1] and b"abc" in ours[1]
+
+
+def test_random_answers_in_random_chunks_are_read_as_aioimaplib_reads_them(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    rng = random.Random(11)
+    for _ in range(60):
+        answer = random_answer(rng, "A9", rng.randint(1, 40))
+        chunk = rng.choice([1, 3, 64, 500, 4096, len(answer)])
+        read = [
+            lines_read(
+                protocol(loop),
+                command("A9", "1:*", "(UID BODY.PEEK[HEADER])", prefix="UID", loop=loop),
+                chunk,
+                answer,
+            )
+            for protocol, command in (
+                (aioimaplib.IMAP4ClientProtocol, aioimaplib.FetchCommand),
+                (ClientProtocol, FetchCommand),
+            )
+        ]
+        assert read[0] == read[1]
+        assert read[1][0] == "OK"
+
+
+def test_a_chunk_of_thousands_of_messages_is_read_without_recursing_per_line(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    """aioimaplib's reader recurses once per line and literal of a chunk (each level holding
+    a copy of the rest): a big chunk of short headers goes past Python's recursion limit."""
+    answer = random_answer(random.Random(3), "A5", 2_000)
+
+    def read(protocol: aioimaplib.IMAP4ClientProtocol, command: type) -> tuple[str, list[bytes]]:
+        fetch = command("A5", "1:*", "(UID BODY.PEEK[HEADER])", prefix="UID", loop=loop)
+        return lines_read(protocol, fetch, len(answer), answer)
+
+    with pytest.raises(RecursionError):
+        read(aioimaplib.IMAP4ClientProtocol(loop), aioimaplib.FetchCommand)
+    result, lines = read(ClientProtocol(loop), FetchCommand)
+    assert result == "OK"
+    assert sum(b" BODY[HEADER] {" in line for line in lines) == 2_000
 
 
 # -- what the subclasses and ImapConnection.discard() take from aioimaplib (docs/dependencies.md)
