@@ -23,6 +23,7 @@ from muninmaild.config.settings import AccountSettings
 from muninmaild.errors import FetchError
 from muninmaild.fetch.backfill import Backfill, imap_date
 from muninmaild.fetch.imap.connection import ImapConnection, MailboxRefused
+from muninmaild.fetch.imap.rescan import KnownMessagesStore, Rescan
 from muninmaild.fetch.imap.responses import (
     FetchedItem,
     MailboxInfo,
@@ -34,10 +35,9 @@ from muninmaild.fetch.imap.uid_windows import WINDOW as UID_WINDOW
 from muninmaild.fetch.imap.uid_windows import uid_windows
 from muninmaild.fetch.lease import LeaseStore, MailboxLeases
 from muninmaild.fetch.source import MessageStore, digest_note, oversize_note
-from muninmaild.mail.parse import parse_message
 from muninmaild.mail.parse_child import parse_all
 from muninmaild.mail.parse_process import ParseWorker
-from muninmaild.records import BACKFILL_NOTE, KnownMessages, NewMessage, SyncAdvance, SyncState
+from muninmaild.records import BACKFILL_NOTE, NewMessage, SyncAdvance, SyncState
 from muninmaild.waiting import backoff
 
 log = logging.getLogger(__name__)
@@ -64,10 +64,8 @@ class _Synced:
     exists: int | None  # the message count EXAMINE gave at the sync
 
 
-class ImapStateStore(LeaseStore, Protocol):
-    async def known_messages(
-        self, account: str, mailbox: str, message_ids: Collection[str], sizes: Collection[int]
-    ) -> KnownMessages: ...
+class ImapStateStore(LeaseStore, KnownMessagesStore, Protocol):
+    """What the fetcher keeps in the database besides the mail: leases, known messages."""
 
 
 class ImapSource:
@@ -162,7 +160,7 @@ class ImapSource:
         self, conn: ImapConnection, store: MessageStore, mailbox: str, info: MailboxInfo
     ) -> int:
         """Queue only what the recreated mailbox holds that was not there before."""
-        scan = _Rescan(conn, self._state, self.account, mailbox, self._tuning.batch)
+        scan = Rescan(conn, self._state, self.account, mailbox, self._tuning.batch)
         uids = scan.unknown(uid_windows(conn, 1, info.uidnext, self._tuning.uid_window))
         end = (info.uidnext or 1) - 1
         bound = self._backfill.bound(SyncState(), end)  # a recreated mailbox: a first sync
@@ -196,7 +194,7 @@ class ImapSource:
         stored: int,
         defer: bool = False,
         backfill: tuple[int, bool] = (0, False),
-        scanned: _Rescan | None = None,
+        scanned: Rescan | None = None,
     ) -> tuple[int, int]:
         """Queue `uids` in batches, each stored with its position (unless `defer`), then the
         end: `end` or the highest UID seen, if above `stored` (-1: always). Returns how many
@@ -401,38 +399,3 @@ class ImapSource:
             await self._leases.release_all()
         except Exception as exc:  # the leases run out by themselves
             log.warning("%s: could not release the fetch leases: %s", self.account, exc)
-
-
-class _Rescan:
-    """The UIDs of a recreated mailbox whose messages the store does not hold, a window at a
-    time: their headers are read in batches and the store is asked about each batch, so
-    neither every UID nor every known message of a big mailbox is held at once."""
-
-    def __init__(
-        self, conn: ImapConnection, state: ImapStateStore, account: str, mailbox: str, batch: int
-    ) -> None:
-        self._conn, self._state, self._batch = conn, state, batch
-        self._where = (account, mailbox)
-        self.seen = 0  # UIDs looked at
-        self.highest = 0  # the highest of them
-
-    async def unknown(self, windows: AsyncIterator[list[int]]) -> AsyncIterator[list[int]]:
-        async for window in windows:
-            self.seen += len(window)
-            self.highest = max(self.highest, window[-1])
-            new: list[int] = []
-            for chunk in chunked(window, self._batch):
-                heads = await self._conn.fetch(chunk, "HEADER")
-                new += await self._unknown(heads)
-            if new:
-                yield new
-
-    async def _unknown(self, heads: Mapping[int, FetchedItem]) -> list[int]:
-        items = sorted(heads.items())
-        # CPU work: off the event loop, so the watchdog keeps ticking.
-        mails = await asyncio.to_thread(lambda: [parse_message(i.data or b"") for _, i in items])
-        ids = {mail.message_id for mail in mails if mail.message_id}
-        pairs = list(zip(items, mails, strict=True))
-        sizes = {item.size or 0 for (_, item), mail in pairs if not mail.message_id}
-        known = await self._state.known_messages(*self._where, ids, sizes)
-        return [uid for (uid, item), mail in pairs if not known.knows(mail, item.size or 0)]
