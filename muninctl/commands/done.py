@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 
 import click
 
-from muninctl import context, output
+from muninctl import context, id_args, output
 from muninctl.commands.todos import table
 from muninmaild import protocol
 
@@ -43,28 +42,4 @@ undone = _command("undone", "reopened")
 
 
 def parse_ids(args: tuple[str, ...], read_stdin: Callable[[], str]) -> list[int]:
-    words: list[str] = []
-    for arg in args:
-        words += _words(read_stdin()) if arg == "-" else [arg]
-    try:
-        ids = [int(w) for w in words]
-    except ValueError as exc:
-        raise click.BadParameter(f"not a to-do id: {exc}", param_hint="IDS") from None
-    if any(not 0 < i <= protocol.MAX_ID for i in ids):
-        raise click.BadParameter("to-do ids are positive integers", param_hint="IDS")
-    return list(dict.fromkeys(ids))
-
-
-def _words(text: str) -> list[str]:
-    """Ids separated by white space, or JSON Lines with a `todo_id` each."""
-    words: list[str] = []
-    for line in text.splitlines():
-        line = line.strip()
-        if line.startswith("{"):
-            try:
-                words.append(str(json.loads(line)["todo_id"]))
-            except (ValueError, KeyError, TypeError):
-                raise click.BadParameter(f"no todo_id in {line[:60]!r}", param_hint="-") from None
-        else:
-            words += line.split()
-    return words
+    return id_args.parse_ids(args, read_stdin, key="todo_id", what="to-do")

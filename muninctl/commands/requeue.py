@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 from typing import Any
 
 import click
 
-from muninctl import context, output
+from muninctl import context, id_args, output
 from muninctl.commands.listing import since_value
 from muninctl.exits import REFUSED, Failure
 from muninmaild import protocol
@@ -92,30 +91,4 @@ def _requeue(ids: list[int] | None, args: dict[str, Any], yes: bool) -> int:
 
 
 def parse_ids(args: tuple[str, ...], read_stdin: Callable[[], str]) -> list[int]:
-    words: list[str] = []
-    for arg in args:
-        if arg == "-":
-            words += _words(read_stdin())
-        else:
-            words.append(arg)
-    try:
-        ids = [int(w) for w in words]
-    except ValueError as exc:
-        raise click.BadParameter(f"not a message id: {exc}", param_hint="IDS") from None
-    if any(not 0 < i <= protocol.MAX_ID for i in ids):
-        raise click.BadParameter("message ids are positive integers", param_hint="IDS")
-    return list(dict.fromkeys(ids))
-
-
-def _words(text: str) -> list[str]:
-    words: list[str] = []
-    for line in text.splitlines():
-        line = line.strip()
-        if line.startswith("{"):
-            try:
-                words.append(str(json.loads(line)["id"]))
-            except (ValueError, KeyError, TypeError):
-                raise click.BadParameter(f"no id in {line[:60]!r}", param_hint="-") from None
-        else:
-            words += line.split()
-    return words
+    return id_args.parse_ids(args, read_stdin, key="id", what="message")
