@@ -139,6 +139,25 @@ async def test_a_requeue_leaves_the_pace_as_it_was_until_its_answers_age_out(
         assert (await conn.execute(text("SELECT COUNT(*) FROM pace_removed"))).scalar() == 0
 
 
+async def test_answers_of_one_second_removed_by_two_requeues_add_up(
+    any_engine: AsyncEngine,
+) -> None:
+    clock = Clock(datetime(2026, 12, 1, 9, 0, tzinfo=UTC))
+    repo = Repository(any_engine, clock=clock)
+    await repo.add_messages([new_message(n) for n in (1, 2, 3)])
+    for _ in range(3):  # all three in the same second
+        held = await claim_one(repo, "t", 60)
+        assert held is not None
+        await complete_one(repo, held.id, "t", Analysis("s", (), ()), TokenUsage(), "m")
+    clock.advance(60)
+    assert await repo.requeue([1]) == 1
+    assert await repo.requeue([2, 3]) == 2
+    assert await repo.answer_pace(clock.now - timedelta(minutes=10)) == (
+        3,
+        clock.now - timedelta(seconds=60),
+    )
+
+
 def status(completed: int, left: int, **b: Any) -> dict[str, Any]:
     queue = {"pending": left, "processing": 0, "completed": completed, "failed": 0}
     return {"queue": queue, "backlog": {"messages": left} | b}

@@ -124,12 +124,16 @@ class RequeueStore:
             at.replace(microsecond=0) for at in (await conn.execute(recent)).scalars()
         )
         await conn.execute(delete(PaceRemoved).where(PaceRemoved.second < now - PACE_KEPT))
-        for second, n in seconds.items():
-            stmt = dialect_insert(self._engine)(PaceRemoved).values(second=second, answers=n)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["second"], set_={"answers": PaceRemoved.answers + n}
-            )
-            await conn.execute(stmt)
+        if not seconds:
+            return
+        # One statement: at most BATCH rows, so at most as many parameters as the batch's ids.
+        rows = [{"second": second, "answers": n} for second, n in seconds.items()]
+        stmt = dialect_insert(self._engine)(PaceRemoved).values(rows)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["second"],
+            set_={"answers": PaceRemoved.answers + stmt.excluded.answers},
+        )
+        await conn.execute(stmt)
 
 
 async def forget_left_out(conn: AsyncConnection, chosen: Any) -> None:
