@@ -6,7 +6,8 @@ Revises: 0009
 The pace in `status` counts the answers stored over the last minutes (`results.created_at`). A
 requeue deletes the results of what it sends back to the model, so after requeueing mail just
 answered the pace read low until those minutes passed. `pace_removed` keeps, per second, how
-many answers of the last hour a requeue removed; the pace adds them back. A handful of rows.
+many answers of the last hour a requeue removed; the pace adds them back (a row a second at
+most, pruned as it goes).
 
 A UIDVALIDITY rescan asks about a batch of headers at a time; a message without a Message-ID is
 looked for by its size, through the partial index `ix_emails_without_message_id`, which holds
