@@ -6,13 +6,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from muninmaild.records import Analysis, QueueCounts, TokenUsage
 from muninmaild.store.repository import Repository
 from tests.clock import Clock
 from tests.factories import claim_one, complete_one, new_message
+from tests.query_plans import plan, selects
 
 MONITORING = "SELECT processing_status, COUNT(*) FROM emails GROUP BY processing_status"
 ANSWER = Analysis("A summary.", ("urgent",), ())
@@ -92,11 +93,6 @@ async def test_token_totals_are_kept_with_the_usage_rows(
     assert await queue.token_totals() == TokenUsage(100, 20)
 
 
-async def plan(engine: AsyncEngine, sql: str) -> str:
-    async with engine.connect() as conn:
-        return "\n".join(str(r[-1]) for r in await conn.execute(text(f"EXPLAIN QUERY PLAN {sql}")))
-
-
 @pytest.mark.parametrize(
     "sql",
     [
@@ -132,21 +128,13 @@ async def test_status_reads_of_the_queue_use_the_claim_index(sqlite_engine: Asyn
     """`waiting` (status) and `unsettled` (wait-idle), as the store writes them, read a partial
     index of the claimable rows."""
     repo = Repository(sqlite_engine)
-    seen: list[str] = []
-
-    def capture(conn: object, cursor: object, statement: str, *rest: object) -> None:
-        if statement.startswith("SELECT"):
-            seen.append(statement)
-
-    event.listen(sqlite_engine.sync_engine, "before_cursor_execute", capture)
-    await repo.waiting()
-    await repo.unsettled(include_scheduled=False)
-    event.remove(sqlite_engine.sync_engine, "before_cursor_execute", capture)
+    with selects(sqlite_engine) as seen:
+        await repo.waiting()
+        await repo.unsettled(include_scheduled=False)
     assert len(seen) == 2
     for statement in seen:
-        literal = statement.replace("?", "'2026-01-01'")
         # Either partial index over the claimable rows: both are as small as the active queue.
-        found = await plan(sqlite_engine, literal)
+        found = await plan(sqlite_engine, statement, "'2026-01-01'")
         assert "ix_emails_claim" in found or "ix_emails_live_claim" in found, statement
 
 

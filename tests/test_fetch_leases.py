@@ -6,13 +6,13 @@ import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
-from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from muninmaild.fetch.lease import MailboxLeases
 from muninmaild.store.repository import Repository
 from tests.clock import Clock
 from tests.factories import new_message
+from tests.query_plans import plan, selects
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 
@@ -99,21 +99,9 @@ async def test_the_questions_of_a_rescan_each_read_an_index_on_sqlite(
     """Asked once per batch of headers: a walk over the whole mailbox in each would make a
     rescan of a big mailbox quadratic."""
     repo = Repository(sqlite_engine)
-    seen: list[str] = []
-
-    def capture(conn: object, cursor: object, statement: str, *rest: object) -> None:
-        if statement.startswith("SELECT"):
-            seen.append(statement)
-
-    event.listen(sqlite_engine.sync_engine, "before_cursor_execute", capture)
-    await repo.known_messages("work", "INBOX", ["<a@example.com>", "<b@example.com>"], {10, 20})
-    event.remove(sqlite_engine.sync_engine, "before_cursor_execute", capture)
+    with selects(sqlite_engine) as seen:
+        await repo.known_messages("work", "INBOX", ["<a@example.com>", "<b@example.com>"], {10, 20})
     assert len(seen) == 2
-    plans = []
-    async with sqlite_engine.connect() as conn:
-        for statement in seen:
-            literal = statement.replace("?", "'x'")
-            rows = await conn.execute(text(f"EXPLAIN QUERY PLAN {literal}"))
-            plans.append(" ".join(str(r[-1]) for r in rows))
+    plans = [await plan(sqlite_engine, statement) for statement in seen]
     assert "ix_emails_message_id" in plans[0], plans[0]
     assert "ix_emails_without_message_id" in plans[1], plans[1]
