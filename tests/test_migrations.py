@@ -20,6 +20,7 @@ from muninmaild.store.migrate import (
     HEAD_REVISION,
     SCRIPT_LOCATION,
     current_revision,
+    failure_reason,
     migrate,
     migrate_apart,
 )
@@ -104,6 +105,18 @@ def test_the_daemon_migrates_in_a_child_and_never_loads_alembic(tmp_path: Path) 
         [sys.executable, "-c", MIGRATE_APART, url], capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_the_reason_of_a_failed_child_is_its_own_line_not_what_a_thread_printed_after() -> None:
+    err = (
+        b"migration failed: unable to open database file\n"
+        b"Exception in thread Thread-1:\nTraceback (most recent call last):\n"
+        b'  File "base_events.py", line 806, in call_soon_threadsafe\n'
+        b"RuntimeError: Event loop is closed\n"
+    )
+    assert failure_reason(err, 1) == "unable to open database file"
+    assert failure_reason(b"Killed\n", -9) == "Killed"
+    assert failure_reason(b"", -9) == "exit status -9"
 
 
 async def test_a_failed_migration_in_the_child_is_a_store_error_with_its_reason(

@@ -47,6 +47,9 @@ async def migrate(engine: AsyncEngine) -> bool:
     return True
 
 
+_REASON = "migration failed: "  # how the child's line of reason begins
+
+
 async def migrate_apart(engine: AsyncEngine, url: str) -> bool:
     """As `migrate`, with the upgrade itself in a child process; StoreError if it fails."""
     if await current_revision(engine) == HEAD_REVISION:
@@ -62,10 +65,17 @@ async def migrate_apart(engine: AsyncEngine, url: str) -> bool:
     )
     _, err = await child.communicate(url.encode())
     if child.returncode != 0:
-        lines = err.decode("utf-8", "replace").strip().splitlines()
-        reason = lines[-1] if lines else f"exit status {child.returncode}"
+        reason = failure_reason(err, child.returncode)
         raise StoreError(f"the schema could not be brought up to date: {reason}")
     return True
+
+
+def failure_reason(err: bytes, returncode: int | None) -> str:
+    """The child's own line of reason, not what a driver's thread may print after it as the
+    interpreter shuts down (a traceback from aiosqlite's thread, at times)."""
+    lines = err.decode("utf-8", "replace").strip().splitlines()
+    said = [line[len(_REASON) :] for line in lines if line.startswith(_REASON)]
+    return (said or lines or [f"exit status {returncode}"])[-1]
 
 
 async def _migrate_url(url: str) -> None:
@@ -92,7 +102,9 @@ def _main() -> int:
         asyncio.run(_migrate_url(sys.stdin.read().strip()))
     except Exception as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip()
-        sys.stderr.write((reason.splitlines()[0] if reason else type(exc).__name__) + "\n")
+        said = reason.splitlines()[0] if reason else type(exc).__name__
+        sys.stderr.write(f"{_REASON}{said}\n")
+        sys.stderr.flush()
         return 1
     return 0
 
