@@ -17,6 +17,7 @@ from muninmaild.control import backlog
 from muninmaild.control.backlog import Pace
 from muninmaild.records import Analysis, TokenUsage
 from muninmaild.store.repository import Repository
+from muninmaild.store.requeue import PACE_KEPT
 from tests.clock import Clock
 from tests.factories import claim_one, complete_one, new_message
 
@@ -132,7 +133,9 @@ async def test_a_requeue_leaves_the_pace_as_it_was_until_its_answers_age_out(
     assert (await repo.answer_pace(ten_minutes_ago))[0] == 7
     # Only what was stored since the time asked about counts, removed or not.
     assert (await repo.answer_pace(datetime(2026, 12, 1, 9, 1, 30, tzinfo=UTC)))[0] == 4
-    clock.advance(2 * 3600)  # the note of removed answers is kept an hour, then dropped
+    # The note of removed answers outlives the window the pace looks back over, then goes.
+    assert PACE_KEPT.total_seconds() >= backlog.PACE_WINDOW_S
+    clock.advance(2 * 3600)
     assert await repo.requeue([5]) == 1
     assert await repo.answer_pace(clock.now - timedelta(minutes=10)) == (0, None)
     async with any_engine.connect() as conn:

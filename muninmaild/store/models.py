@@ -43,6 +43,7 @@ Id = BigInteger().with_variant(Integer(), "sqlite")
 CLAIMABLE = "processing_status IN ('pending', 'processing')"
 ACTIVE = "processing_status <> 'completed'"  # the condition of ix_emails_active, as written
 COMPLETED = "processing_status = 'completed'"  # the condition of ix_emails_completed_at
+WITHOUT_MESSAGE_ID = "message_id IS NULL"  # the condition of ix_emails_without_message_id
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -92,7 +93,7 @@ class Email(Base):
             "account",
             "mailbox",
             "size",
-            sqlite_where=text("message_id IS NULL"),
+            sqlite_where=text(WITHOUT_MESSAGE_ID),
         ),
         # A Maildir file is queued once, even by two fetchers racing for its folder.
         Index("uq_emails_source_key", "account", "mailbox", "source_key", unique=True),
